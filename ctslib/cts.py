@@ -1,0 +1,234 @@
+"""Concrete Ticket Search (Section IV): the Concrete relaxation, LAGRANGE and GRADBALANCE steps, Algorithm 3.
+
+Read beside the paper:
+- `alpha_logit` holds logit(alpha) for every prunable weight, as one flat vector of length d (views per
+  layer), so the mask path is a handful of vector ops whatever the depth of the network.
+- `concrete_mask` is eq. (8): s = sigmoid((alpha_logit + eps) / tau), eps ~ logistic(0, 1).
+- `sparsity_loss` is eq. (10) with E||m||_0 = sum(alpha) (eq. 3). Its gradient is analytic:
+  d L_sparsity / d alpha_logit = sigmoid'(alpha_logit) / (kappa d), so each step needs one backward.
+- `gradbalance_step` is Algorithm 2, `lagrange_step` Algorithm 1, `search` the loop of Algorithm 3
+  (steps 2-8); training before and after the search lives in `ctslib.training`.
+
+The dense weights theta stay frozen and untouched: the network runs through `torch.func.functional_call`
+with effective weights s * theta, and the teacher (dense) forward runs without autograd.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+import torch
+from torch import nn
+
+from .objectives import FunctionalNet, Objective, get_objective
+from .tickets import Ticket, check_density, prunable_names
+
+Step = Literal["gradbalance", "lagrange"]
+STEPS = ("gradbalance", "lagrange")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Hyperparameters of the ticket search (Section V-A); the defaults are the paper's."""
+
+    step: Step = "gradbalance"     # GRADBALANCE (Alg. 2) or LAGRANGE (Alg. 1)
+    tau: float = 2 / 3             # Concrete temperature, not annealed
+    lr: float = 0.1                # Adam, no weight decay
+    lr_drop_at: float = 0.9        # 10x drop of the learning rate at this fraction of the search steps
+    kappa_eff_factor: float = 1.1  # GRADBALANCE enforces kappa_eff = 1.1 kappa
+    eta: float = 0.99              # EMA smoothing of the gradient balancer lambda (not given in the paper)
+    lagrange_lr: float = 0.1       # LAGRANGE: learning rate of the multiplier's ascent step
+
+    def __post_init__(self) -> None:
+        if self.step not in STEPS:
+            raise ValueError(f"unknown search step {self.step!r}; choose one of: {', '.join(STEPS)}")
+        if not self.tau > 0:
+            raise ValueError(f"tau must be > 0, got {self.tau}")
+        if not 0 <= self.eta < 1:
+            raise ValueError(f"eta must be in [0, 1), got {self.eta}")
+
+
+@dataclass
+class SearchResult:
+    """The drawn ticket and the search trace (one row per step: R_b, expected density, lambda)."""
+
+    ticket: Ticket
+    alpha_logit: torch.Tensor
+    objective: list[float] = field(default_factory=list)
+    expected_density: list[float] = field(default_factory=list)
+    lam: list[float] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+
+
+# --- the relaxation (eqs. 3, 8, 10) -------------------------------------------------------------
+
+def init_alpha_logit(d: int, kappa: float, device: torch.device | str | None = None) -> torch.Tensor:
+    """alpha = kappa * 1_d, so L_sparsity starts at zero and every weight is equally likely (Alg. 3, step 2)."""
+    return torch.full((d,), math.log(kappa / (1 - kappa)) if kappa < 1 else 20.0, device=device)
+
+
+def concrete_mask(alpha_logit: torch.Tensor, tau: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Eq. (8): a soft mask s = sigmoid((alpha_logit + eps) / tau) with eps ~ logistic(0, 1)."""
+    u = torch.rand(alpha_logit.shape, device=alpha_logit.device, generator=generator).clamp_(1e-6, 1 - 1e-6)
+    eps = torch.log(u) - torch.log1p(-u)
+    return torch.sigmoid((alpha_logit + eps) / tau)
+
+
+def sparsity_loss(alpha_logit: torch.Tensor, kappa: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. (10): L_sparsity = sum(sigmoid(alpha_logit)) / (kappa d) - 1, and its analytic gradient."""
+    alpha = torch.sigmoid(alpha_logit)
+    scale = 1.0 / (kappa * alpha_logit.numel())
+    return alpha.sum() * scale - 1, alpha * (1 - alpha) * scale
+
+
+def all_reduce_mean(grad: torch.Tensor) -> torch.Tensor:
+    """Average a gradient over DistributedDataParallel workers (no-op in a single process)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(grad)
+        grad /= torch.distributed.get_world_size()
+    return grad
+
+
+# --- one step of the search ---------------------------------------------------------------------
+
+class ConcreteSearch:
+    """The state of a ticket search over `model`'s prunable weights: alpha_logit, lambda and Adam.
+
+    `step(x, y)` performs one iteration of Algorithm 3's loop (steps 4-6) with the GRADBALANCE or
+    LAGRANGE gradient step. Any `nn.Module` works; pass `prunable` to choose the weights yourself.
+    """
+
+    def __init__(self, model: nn.Module, density: float, objective: str | Objective, total_steps: int,
+                 settings: SearchSettings = SearchSettings(), prunable: list[str] | None = None,
+                 generator: torch.Generator | None = None):
+        self.kappa = check_density(density)
+        if total_steps < 1:
+            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        self.settings = settings
+        self.objective = get_objective(objective)
+        self.net = FunctionalNet(model, prunable if prunable is not None else prunable_names(model))
+        if not self.net.prunable:
+            raise ValueError("the model has no prunable (conv or linear) weights to search over")
+        self.shapes = {n: self.net.theta[n].shape for n in self.net.prunable}
+        self.sizes = [self.net.theta[n].numel() for n in self.net.prunable]
+        self.d = sum(self.sizes)
+        device = self.net.theta[self.net.prunable[0]].device
+        self.alpha_logit = init_alpha_logit(self.d, self.kappa, device).requires_grad_()
+        self.lam = torch.zeros((), device=device)  # lambda: gradient balancer, or Lagrange multiplier
+        # GRADBALANCE enforces a slightly larger density (kappa_eff), LAGRANGE the target itself.
+        self.kappa_constraint = (self.kappa * settings.kappa_eff_factor if settings.step == "gradbalance"
+                                 else self.kappa)
+        self.optimizer = torch.optim.Adam([self.alpha_logit], lr=settings.lr)
+        self.lr_drop_step = int(settings.lr_drop_at * total_steps)
+        self.total_steps = total_steps
+        self.generator = generator
+        self.steps_done = 0
+        self.trace = torch.zeros(total_steps, 3, device=device)  # R_b, E[density], lambda; no host sync per step
+        if settings.step == "lagrange":
+            self.lam_param = torch.zeros((), device=device, requires_grad=True)
+            self.lam_optimizer = torch.optim.Adam([self.lam_param], lr=settings.lagrange_lr)
+
+    def masks(self, s: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Split a flat mask vector into per-layer views shaped like the weights."""
+        return {n: part.view(self.shapes[n]) for n, part in zip(self.net.prunable, s.split(self.sizes))}
+
+    def objective_gradient(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Steps 1-5 and 7 of Algorithm 1: R_b on a Concrete sample and grad(R_b, alpha_logit)."""
+        teacher = self.objective.teacher(self.net, x, y)
+        s = concrete_mask(self.alpha_logit, self.settings.tau, self.generator)
+        r_b = self.objective(self.net, self.masks(s), x, y, teacher)
+        (g_objective,) = torch.autograd.grad(r_b, self.alpha_logit)
+        return r_b.detach(), all_reduce_mean(g_objective)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One search iteration; returns R_b (a detached tensor, no host sync)."""
+        if self.steps_done >= self.total_steps:
+            raise RuntimeError(f"the search was set up for {self.total_steps} steps and has done them all")
+        if self.steps_done == self.lr_drop_step:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.settings.lr / 10
+        r_b, g_objective = self.objective_gradient(x, y)
+        l_sparsity, g_sparsity = sparsity_loss(self.alpha_logit.detach(), self.kappa_constraint)
+        if self.settings.step == "gradbalance":
+            g_alpha = self.gradbalance(g_objective, l_sparsity, g_sparsity)
+        else:
+            g_alpha = self.lagrange(g_objective, l_sparsity, g_sparsity)
+        self.alpha_logit.grad = g_alpha
+        self.optimizer.step()
+        expected_density = (l_sparsity + 1) * self.kappa_constraint
+        self.trace[self.steps_done] = torch.stack([r_b.float(), expected_density, self.lam])
+        self.steps_done += 1
+        return r_b
+
+    def gradbalance(self, g_objective: torch.Tensor, l_sparsity: torch.Tensor,
+                    g_sparsity: torch.Tensor) -> torch.Tensor:
+        """Algorithm 2, steps 4-10 (branch-free, so no device-host sync)."""
+        ratio = torch.linalg.vector_norm(g_objective) / torch.linalg.vector_norm(g_sparsity).clamp_min(1e-30)
+        lam_target = torch.where(l_sparsity > 0, ratio, torch.zeros_like(ratio))
+        eta = self.settings.eta
+        self.lam = eta * self.lam + (1 - eta) * lam_target
+        return g_objective + self.lam * g_sparsity
+
+    def lagrange(self, g_objective: torch.Tensor, l_sparsity: torch.Tensor,
+                 g_sparsity: torch.Tensor) -> torch.Tensor:
+        """Algorithm 1, steps 6-8: g_alpha = grad(R_b + lambda L_sparsity); lambda ascends (g_lambda = -L_sparsity)."""
+        g_alpha = g_objective + self.lam_param.detach() * g_sparsity
+        self.lam_param.grad = -l_sparsity.detach().reshape(())
+        self.lam_optimizer.step()
+        self.lam = self.lam_param.detach().clone()
+        return g_alpha
+
+    def expected_density(self) -> float:
+        """E||m||_0 / d = mean(alpha) (eq. 3)."""
+        return float(torch.sigmoid(self.alpha_logit.detach()).mean())
+
+    def ticket(self) -> Ticket:
+        """Step 8 of Algorithm 3: m = top-k(alpha, kappa), exactly round(kappa d) weights (eq. 5)."""
+        return Ticket.from_scores(self.masks(self.alpha_logit.detach()), self.kappa)
+
+    def result(self, seconds: float = 0.0) -> SearchResult:
+        trace = self.trace[: self.steps_done].cpu()
+        return SearchResult(ticket=self.ticket(), alpha_logit=self.alpha_logit.detach().clone(),
+                            objective=trace[:, 0].tolist(), expected_density=trace[:, 1].tolist(),
+                            lam=trace[:, 2].tolist(), steps=self.steps_done, seconds=seconds)
+
+
+def search(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], density: float,
+           objective: str | Objective = "kl", *, steps: int, settings: SearchSettings = SearchSettings(),
+           prunable: list[str] | None = None, generator: torch.Generator | None = None,
+           progress: bool = False) -> SearchResult:
+    """Draw a ticket of `density` for `model` with CTS (Algorithm 3, steps 2-8).
+
+    `batches` is re-iterated (epoch after epoch) until `steps` search steps are done: pass e.g. a
+    `ctslib.data.Batches` without augmentation (the paper searches on un-augmented data). The model's
+    weights are frozen during the search and returned untouched; the model is run in train mode
+    (BatchNorm with batch statistics) and its mode restored afterwards.
+    """
+    cts = ConcreteSearch(model, density, objective, steps, settings, prunable, generator)
+    was_training = model.training
+    model.train()
+    start = time.perf_counter()
+    bar = _progress(steps, progress, f"CTS_{cts.objective.name} search")
+    try:
+        while cts.steps_done < steps:
+            n_before = cts.steps_done
+            for x, y in batches:
+                cts.step(x, y)
+                bar.update(1)
+                if cts.steps_done == steps:
+                    break
+            if cts.steps_done == n_before:
+                raise ValueError("the batches given to search() yielded no batch")
+    finally:
+        bar.close()
+        model.train(was_training)
+    return cts.result(time.perf_counter() - start)
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)

@@ -1,0 +1,221 @@
+"""The six ticket-search objectives R of Section IV-C, evaluated on a network with effective weights.
+
+Every objective is called the same way: `objective(net, masks, x, y, teacher) -> scalar tensor`, where
+`net` is a `FunctionalNet` (the model run through `torch.func.functional_call`), `masks` maps each
+prunable weight's name to its (soft or binary) mask, so the network runs with s * theta, and `teacher` is
+what `objective.teacher(net, x, y)` computed once per batch from the dense network, without autograd
+(None when the objective needs no teacher). A smaller value is better for every objective.
+
+| name         | paper symbol          | what it is                                                          |
+|--------------|-----------------------|---------------------------------------------------------------------|
+| `task`       | R_L                   | cross-entropy of the ticket                                         |
+| `delta_loss` | R_{Delta L}           | abs(L / L_dense - 1), the batch losses of ticket and dense network  |
+| `grad_norm`  | R_{-||grad L||_2}     | minus the L2 norm of grad_theta L over the prunable weights         |
+| `kl`         | R_KL                  | reverse KL: KL(softmax(student) || softmax(teacher)), batch mean    |
+| `feature`    | R_feature             | mean over prunable layers of MSE(N(F_ticket), N(F_dense))           |
+| `grad`       | R_grad                | mean over prunable layers of MSE(N(grad L), N(grad L_dense))        |
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from .tickets import prunable_names
+
+OBJECTIVES: dict[str, "Objective"] = {}
+
+
+class FunctionalNet:
+    """Runs `model` with masked weights m * theta through `torch.func.functional_call`.
+
+    No copies of the model and no hooks on its weights: the frozen weights theta are read in place.
+    Buffers (BatchNorm running statistics, if the model tracks them) are private copies, so neither a
+    ticket search nor an objective evaluation ever changes the model it is given. The outputs of the
+    modules that own a prunable weight are the "features" used by R_feature.
+    """
+
+    def __init__(self, model: nn.Module, prunable: list[str] | None = None):
+        self.model = model
+        self.prunable = list(prunable) if prunable is not None else prunable_names(model)
+        self.theta = {n: p.detach() for n, p in model.named_parameters()}
+        self.buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
+        modules = dict(model.named_modules())
+        self._feature_modules = [modules[n.rpartition(".")[0]] for n in self.prunable]
+
+    def params(self, masks: Mapping[str, torch.Tensor] | None,
+               theta: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Effective parameters: mask * theta for the prunable weights, theta elsewhere (dense if masks is None)."""
+        theta = {**self.theta, **(theta or {})}
+        if masks is None:
+            return theta
+        return {**theta, **{n: theta[n] * masks[n] for n in self.prunable}}
+
+    def __call__(self, masks: Mapping[str, torch.Tensor] | None, x: torch.Tensor,
+                 theta: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits of the network with weights mask * theta (the dense network for masks=None)."""
+        params = self.params(masks, theta)
+        return functional_call(self.model, {**params, **self.buffers}, (x,), strict=False, tie_weights=False)
+
+    def with_features(self, masks: Mapping[str, torch.Tensor] | None,
+                      x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits and the output of each prunable layer, in `self.prunable` order."""
+        features: list[torch.Tensor] = []
+        handles = [m.register_forward_hook(lambda mod, inp, out: features.append(out))
+                   for m in self._feature_modules]
+        try:
+            return self(masks, x), features
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def normalize(t: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """N(X) = (X - E[X]) / sqrt(Var[X]) over the whole tensor (per-layer normalisation)."""
+    return (t - t.mean()) / torch.sqrt(t.var(unbiased=False) + eps)
+
+
+def task_gradients(net: FunctionalNet, masks: Mapping[str, torch.Tensor] | None, x: torch.Tensor,
+                   y: torch.Tensor, create_graph: bool) -> list[torch.Tensor]:
+    """grad_theta of the task loss of the network m * theta, per prunable weight (in `net.prunable` order).
+
+    The gradient is taken with respect to the weights theta themselves, so for a mask m it is
+    m * dL/d(m * theta): the gradient the ticket would train with. With create_graph=True it stays
+    differentiable with respect to the mask (double backward), as R_grad_norm and R_grad need.
+    """
+    theta = {n: net.theta[n].detach().requires_grad_() for n in net.prunable}
+    loss = F.cross_entropy(net(masks, x, theta), y)
+    return list(torch.autograd.grad(loss, list(theta.values()), create_graph=create_graph))
+
+
+class Objective:
+    """An objective R. Subclasses set `name` and implement `__call__`, and `teacher` if they use one."""
+
+    name: str = ""
+    symbol: str = ""
+    uses_gradients: bool = False  # True when R itself is built from grad_theta L (double backward in search)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        OBJECTIVES[cls.name] = cls()
+
+    def teacher(self, net: FunctionalNet, x: torch.Tensor, y: torch.Tensor) -> Any:
+        """What R needs from the dense network for this batch, computed without autograd."""
+        return None
+
+    def __call__(self, net: FunctionalNet, masks: Mapping[str, torch.Tensor], x: torch.Tensor,
+                 y: torch.Tensor, teacher: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"Objective({self.name!r})"
+
+
+class TaskLoss(Objective):
+    name, symbol = "task", "R_L"
+
+    def __call__(self, net, masks, x, y, teacher):
+        return F.cross_entropy(net(masks, x), y)
+
+
+class DeltaLoss(Objective):
+    name, symbol = "delta_loss", "R_ΔL"
+
+    @torch.no_grad()
+    def teacher(self, net, x, y):
+        return F.cross_entropy(net(None, x), y)
+
+    def __call__(self, net, masks, x, y, teacher):
+        return (F.cross_entropy(net(masks, x), y) / teacher - 1).abs()
+
+
+class GradNorm(Objective):
+    name, symbol, uses_gradients = "grad_norm", "R_-||∇L||", True
+
+    def __call__(self, net, masks, x, y, teacher):
+        grads = task_gradients(net, masks, x, y, create_graph=torch.is_grad_enabled())
+        return -torch.sqrt(sum((g * g).sum() for g in grads))
+
+
+class ReverseKL(Objective):
+    name, symbol = "kl", "R_KL"
+
+    @torch.no_grad()
+    def teacher(self, net, x, y):
+        return F.log_softmax(net(None, x).float(), dim=1)
+
+    def __call__(self, net, masks, x, y, teacher):
+        return reverse_kl(net(masks, x), teacher)
+
+
+def reverse_kl(student_logits: torch.Tensor, teacher_log_probs: torch.Tensor) -> torch.Tensor:
+    """KL(p_student || p_teacher) = sum_c p_s (log p_s - log p_t), averaged over the batch."""
+    log_p_s = F.log_softmax(student_logits.float(), dim=1)
+    return (log_p_s.exp() * (log_p_s - teacher_log_probs)).sum(dim=1).mean()
+
+
+class FeatureMatching(Objective):
+    name, symbol = "feature", "R_feature"
+
+    @torch.no_grad()
+    def teacher(self, net, x, y):
+        return [normalize(f.float()) for f in net.with_features(None, x)[1]]
+
+    def __call__(self, net, masks, x, y, teacher):
+        features = net.with_features(masks, x)[1]
+        return sum(F.mse_loss(normalize(f.float()), t) for f, t in zip(features, teacher)) / len(teacher)
+
+
+class GradientMatching(Objective):
+    name, symbol, uses_gradients = "grad", "R_grad", True
+
+    def teacher(self, net, x, y):
+        with torch.enable_grad():
+            return [normalize(g.float()) for g in task_gradients(net, None, x, y, create_graph=False)]
+
+    def __call__(self, net, masks, x, y, teacher):
+        grads = task_gradients(net, masks, x, y, create_graph=torch.is_grad_enabled())
+        return sum(F.mse_loss(normalize(g.float()), t) for g, t in zip(grads, teacher)) / len(teacher)
+
+
+def get_objective(name: str | Objective) -> Objective:
+    """The objective called `name` (one of OBJECTIVES); unknown names raise a ValueError listing the valid ones."""
+    if isinstance(name, Objective):
+        return name
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; choose one of: {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[name]
+
+
+def evaluate_objectives(model: nn.Module, masks: Mapping[str, torch.Tensor], batches: Iterable,
+                        objectives: Iterable[str] | None = None) -> dict[str, float]:
+    """Mean value of each objective for the ticket `masks` (bool or float) over a fixed set of (x, y) batches.
+
+    Used for Figs. 1, 7 and 8: tickets from different methods are scored on identical data. The network
+    runs with batch statistics (train-mode BatchNorm), as during training and search; the model itself is
+    left unchanged.
+    """
+    names = list(objectives or OBJECTIVES)
+    net = FunctionalNet(model)
+    float_masks = {n: masks[n].to(net.theta[n].dtype) for n in net.prunable}
+    was_training = model.training
+    model.train()
+    totals = dict.fromkeys(names, 0.0)
+    count = 0
+    try:
+        for x, y in batches:
+            for name in names:
+                objective = get_objective(name)
+                teacher = objective.teacher(net, x, y)
+                with torch.set_grad_enabled(objective.uses_gradients):
+                    totals[name] += float(objective(net, float_masks, x, y, teacher).detach())
+            count += 1
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate_objectives needs at least one batch")
+    return {n: v / count for n, v in totals.items()}
