@@ -39,7 +39,7 @@ class SearchSettings:
     lr: float = 0.1                # Adam, no weight decay
     lr_drop_at: float = 0.9        # 10x drop of the learning rate at this fraction of the search steps
     kappa_eff_factor: float = 1.1  # GRADBALANCE enforces kappa_eff = 1.1 kappa
-    eta: float = 0.99              # EMA smoothing of the gradient balancer lambda (not given in the paper)
+    eta: float = 0.7               # EMA smoothing of lambda; not given in the paper, chosen by scripts/gradbalance_eta.py
     lagrange_lr: float = 0.1       # LAGRANGE: learning rate of the multiplier's ascent step
 
     def __post_init__(self) -> None:
@@ -56,12 +56,18 @@ class SearchResult:
     """The drawn ticket and the search trace (one row per step: R_b, expected density, lambda)."""
 
     ticket: Ticket
-    alpha_logit: torch.Tensor
+    alpha_logit: torch.Tensor        # flat, in the order of `prunable`
+    shapes: dict[str, torch.Size] = field(default_factory=dict)
     objective: list[float] = field(default_factory=list)
     expected_density: list[float] = field(default_factory=list)
     lam: list[float] = field(default_factory=list)
     steps: int = 0
     seconds: float = 0.0
+
+    def ticket_scores(self) -> dict[str, torch.Tensor]:
+        """alpha_logit per layer, shaped like the weights (the scores the ticket is the top-k of)."""
+        sizes = [s.numel() for s in self.shapes.values()]
+        return {n: part.view(shape) for (n, shape), part in zip(self.shapes.items(), self.alpha_logit.split(sizes))}
 
 
 # --- the relaxation (eqs. 3, 8, 10) -------------------------------------------------------------
@@ -190,9 +196,12 @@ class ConcreteSearch:
         """Step 8 of Algorithm 3: m = top-k(alpha, kappa), exactly round(kappa d) weights (eq. 5)."""
         return Ticket.from_scores(self.masks(self.alpha_logit.detach()), self.kappa)
 
+    def ticket_scores(self) -> dict[str, torch.Tensor]:
+        return self.masks(self.alpha_logit.detach())
+
     def result(self, seconds: float = 0.0) -> SearchResult:
         trace = self.trace[: self.steps_done].cpu()
-        return SearchResult(ticket=self.ticket(), alpha_logit=self.alpha_logit.detach().clone(),
+        return SearchResult(ticket=self.ticket(), alpha_logit=self.alpha_logit.detach().clone(), shapes=self.shapes,
                             objective=trace[:, 0].tolist(), expected_density=trace[:, 1].tolist(),
                             lam=trace[:, 2].tolist(), steps=self.steps_done, seconds=seconds)
 

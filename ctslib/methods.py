@@ -35,6 +35,7 @@ class Drawn:
     epochs: float = 0.0              # training-set passes the method used (Table I's "computation")
     info: dict[str, Any] = field(default_factory=dict)
     tickets: dict[float, Ticket] = field(default_factory=dict)  # every density a method passed through (LTR)
+    scores: dict[str, torch.Tensor] | None = None  # per-weight scores the ticket is the top-k of (score inversion)
 
 
 DrawFn = Callable[[DrawContext], Drawn]
@@ -71,7 +72,8 @@ def draw_cts(ctx: DrawContext) -> Drawn:
                       "objective": result.objective[::trace_every],
                       "expected_density": result.expected_density[::trace_every],
                       "lam": result.lam[::trace_every]}}
-    return Drawn(result.ticket, epochs=steps / len(batches), info=info)
+    return Drawn(result.ticket, epochs=steps / len(batches), info=info,
+                 scores={n: a.clone() for n, a in result.ticket_scores().items()})
 
 
 @register("random")
@@ -79,14 +81,14 @@ def draw_random(ctx: DrawContext) -> Drawn:
     """Uniformly random ticket over all prunable weights (exactly round(kappa d) kept)."""
     scores = {n: torch.rand(p.shape, device=ctx.device, generator=ctx.generator)
               for n, p in prunable_parameters(ctx.model).items()}
-    return Drawn(Ticket.from_scores(scores, ctx.config.density))
+    return Drawn(Ticket.from_scores(scores, ctx.config.density), scores=scores)
 
 
 @register("magnitude")
 def draw_magnitude(ctx: DrawContext) -> Drawn:
     """One-shot global magnitude pruning of the current weights."""
-    scores = {n: p.detach().abs() for n, p in prunable_parameters(ctx.model).items()}
-    return Drawn(Ticket.from_scores(scores, ctx.config.density))
+    scores = {n: p.detach().abs().clone() for n, p in prunable_parameters(ctx.model).items()}
+    return Drawn(Ticket.from_scores(scores, ctx.config.density), scores=scores)
 
 
 @register("dense")
@@ -95,3 +97,4 @@ def draw_dense(ctx: DrawContext) -> Drawn:
     if ctx.config.density != 1.0:
         raise ValueError(f"method 'dense' needs density=1, got {ctx.config.density}")
     return Drawn(Ticket.dense(ctx.model))
+from . import pruners  # noqa: E402,F401  (registers the baselines)

@@ -98,7 +98,7 @@ def execute(config: RunConfig, *, progress: bool = False) -> RunResult:
 
     ticket = drawn.ticket
     if config.ablation:
-        ticket = apply_ablation(config.ablation, ticket, model, config, generator)
+        ticket = apply_ablation(config.ablation, ticket, model, config, generator, scores=drawn.scores)
 
     t2 = time.perf_counter()
     k = steps_at_batch(config.rewind_step, config.batch_size)

@@ -1,0 +1,404 @@
+"""The baselines the paper compares CTS against, Synaptic-Flow style: a `*_scores()` per method and the
+shared global top-k `Ticket.from_scores` (eq. 5: exactly round(kappa d) weights kept).
+
+| method     | score kept by top-k                              | data                    | reference              |
+|------------|--------------------------------------------------|-------------------------|------------------------|
+| `snip`     | abs(g * theta), g = grad_theta L                 | 10 examples per class   | Lee et al. 2019        |
+| `grasp`    | theta * (H g)  (= minus GraSP's score)           | 10 examples per class   | Wang et al. 2020       |
+| `synflow`  | abs(dR/dtheta * theta), R = 1' f_abs(theta)(1)   | none (all-ones input)   | Tanaka et al. 2020     |
+| `saliency` | abs(dR/ds) at s = 1 + N(0, sigma^2), any R       | 10 examples per class   | the paper, Section V-E |
+| `ltr`      | magnitude after training, iterated and rewound   | the whole schedule      | Frankle et al. 2020    |
+
+Every method scores the weights the model has when it is called: the initialisation when
+`rewind_step == 0`, theta_k otherwise. None of them changes the model (LTR trains a deep copy), and
+each one's `draw_<name>(ctx) -> Drawn` wrapper returns the scores its ticket is the top-k of
+(`Drawn.scores`, used by the score-inversion sanity check), the training-set passes it used
+(`Drawn.epochs`) and, in `Drawn.info["collapsed_layers"]`, every layer the ticket emptied.
+
+`random`, `magnitude`, `cts` and `dense` are registered in `ctslib.methods`; importing this module
+registers the rest.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Iterable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from .data import Batches, ImageData
+from .methods import DrawContext, Drawn, register
+from .objectives import FunctionalNet, Objective, get_objective
+from .tickets import Ticket, check_density, num_to_keep, prunable_names
+from .training import Schedule, clone_state, steps_at_batch, train
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+Scores = dict[str, torch.Tensor]
+
+EXAMPLES_PER_CLASS = 10   # SNIP, GraSP, saliency: as GraSP's and Synaptic-Flow's defaults (100 images for 10 classes)
+GRASP_TEMPERATURE = 200.0  # GraSP divides the logits by T = 200 (Wang et al.'s code)
+SALIENCY_SIGMA = 6e-2      # Section V-E: s = 1 + N(0, sigma^2)
+
+
+# --- data for the pruners that look at data ------------------------------------------------------
+
+def scoring_batches(data: ImageData, batch_size: int, examples_per_class: int = EXAMPLES_PER_CLASS,
+                    generator: torch.Generator | None = None) -> list[Batch]:
+    """A class-balanced sample of `examples_per_class` training images per class, without augmentation,
+    in batches of `batch_size` (for 10 classes and batch 128: a single batch of 100 images).
+
+    As GraSP's `GraSP_fetch_data` and Synaptic-Flow's `prune_dataset_ratio=10`; the choice of images
+    follows `generator`.
+    """
+    if examples_per_class < 1:
+        raise ValueError(f"examples_per_class must be >= 1, got {examples_per_class}")
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    order = torch.randperm(len(data), generator=generator, device=gen_device).to(data.labels.device)
+    labels = data.labels[order]
+    picked = [order[labels == c][:examples_per_class] for c in range(data.info.num_classes)]
+    idx = torch.cat(picked)
+    if idx.numel() == 0:
+        raise ValueError("the training data given to the pruner is empty")
+    sample = ImageData(data.images[idx], data.labels[idx], data.info)
+    return list(Batches(sample, batch_size, shuffle=False, augment=False))
+
+
+def _examples(batches: Iterable[Batch]) -> int:
+    return sum(len(y) for _, y in batches)
+
+
+class _TrainMode:
+    """Run the model with batch statistics (BatchNorm in train mode), as in training and CTS; restore after."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.was_training = model, model.training
+
+    def __enter__(self) -> nn.Module:
+        self.model.train()
+        return self.model
+
+    def __exit__(self, *exc) -> None:
+        self.model.train(self.was_training)
+
+
+def _leaf_weights(net: FunctionalNet) -> dict[str, torch.Tensor]:
+    """Fresh autograd leaves holding theta for each prunable weight (the model's own tensors are not touched)."""
+    return {n: net.theta[n].detach().clone().requires_grad_() for n in net.prunable}
+
+
+# --- SNIP ------------------------------------------------------------------------------------------
+
+def snip_scores(model: nn.Module, batches: Iterable[Batch]) -> Scores:
+    """SNIP's connection sensitivity abs(dL/dc) at c = 1, i.e. abs(g * theta) (Lee et al. 2019).
+
+    g is the gradient of the summed mean-batch cross-entropy over `batches` (Synaptic-Flow accumulates it
+    the same way); the network runs with batch statistics.
+    """
+    net = FunctionalNet(model)
+    theta = _leaf_weights(net)
+    grads = {n: torch.zeros_like(t) for n, t in theta.items()}
+    with _TrainMode(model):
+        for x, y in batches:
+            loss = F.cross_entropy(net(None, x, theta), y)
+            for n, g in zip(theta, torch.autograd.grad(loss, list(theta.values()))):
+                grads[n] += g
+    return {n: (grads[n] * net.theta[n]).abs() for n in net.prunable}
+
+
+def snip(model: nn.Module, batches: Iterable[Batch], density: float) -> Ticket:
+    """One-shot SNIP ticket: the round(kappa d) weights of largest abs(g * theta)."""
+    return Ticket.from_scores(snip_scores(model, batches), density)
+
+
+# --- GraSP -----------------------------------------------------------------------------------------
+
+def grasp_scores(model: nn.Module, batches: Iterable[Batch], temperature: float = GRASP_TEMPERATURE) -> Scores:
+    """theta * (H g): minus GraSP's score S(-theta) = -theta * (H g) (Wang et al. 2020).
+
+    Sign convention. GraSP *removes* the weights with the largest S = -theta * Hg (their removal reduces
+    the gradient norm least, or increases it) and keeps the smallest; Wang et al.'s `pruner/GraSP.py`
+    keeps `-theta * Hg <= threshold`, and Synaptic-Flow stores `Hg * theta` ("negate to remove top
+    percent") and keeps the largest. We return theta * Hg, so the shared top-k keeps the same weights.
+    The scores are signed, not absolute.
+
+    As in Wang et al.'s code: the logits are divided by `temperature` (200); g is the gradient summed
+    over `batches` with no graph; Hg = grad_theta(g_stop . grad_theta L), by double backward, summed
+    over the same batches. (Their code also re-draws linear layers with Xavier init first; we do not:
+    every method here scores the model's own weights.)
+    """
+    net = FunctionalNet(model)
+    theta = _leaf_weights(net)
+    names = list(theta)
+    batches = list(batches)
+
+    def loss_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(net(None, x, theta) / temperature, y)
+
+    with _TrainMode(model):
+        g_stop = [torch.zeros_like(theta[n]) for n in names]
+        for x, y in batches:
+            for acc, g in zip(g_stop, torch.autograd.grad(loss_of(x, y), list(theta.values()))):
+                acc += g
+        hg = [torch.zeros_like(theta[n]) for n in names]
+        for x, y in batches:
+            grads = torch.autograd.grad(loss_of(x, y), list(theta.values()), create_graph=True)
+            z = sum((gs * g).sum() for gs, g in zip(g_stop, grads))
+            for acc, h in zip(hg, torch.autograd.grad(z, list(theta.values()), allow_unused=True)):
+                if h is not None:  # a weight the loss does not reach through a second path
+                    acc += h
+    return {n: (net.theta[n] * h).detach() for n, h in zip(names, hg)}
+
+
+def grasp(model: nn.Module, batches: Iterable[Batch], density: float,
+          temperature: float = GRASP_TEMPERATURE) -> Ticket:
+    """One-shot GraSP ticket: keeps the round(kappa d) weights of *smallest* -theta * Hg (see `grasp_scores`)."""
+    return Ticket.from_scores(grasp_scores(model, batches, temperature), density)
+
+
+# --- SynFlow ---------------------------------------------------------------------------------------
+
+class _AbsAffine(nn.Module):
+    """What a BatchNorm layer becomes in SynFlow's linearised network: x -> |gamma| x + |beta| per channel."""
+
+    def __init__(self, bn: nn.modules.batchnorm._BatchNorm):
+        super().__init__()
+        self.weight = bn.weight if bn.affine else None
+        self.bias = bn.bias if bn.affine else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight is None:
+            return x
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return x * self.weight.view(shape) + self.bias.view(shape)
+
+
+def _linearised_copy(model: nn.Module) -> nn.Module:
+    """A float64 deep copy whose BatchNorm layers are the per-channel affine maps `_AbsAffine`.
+
+    BatchNorm: SynFlow must not normalise its all-ones input by batch statistics (the batch is one
+    image, and subtracting the mean would cancel the flow). Synaptic-Flow prunes in eval mode, where a
+    fresh BatchNorm with running mean 0 and variance 1 is x -> gamma x + beta up to 1/sqrt(1 + eps); we
+    use exactly that map (with |gamma|, |beta|) whatever the running statistics, so the flow is the same
+    for models that track running statistics and for those (the paper's) that do not.
+    """
+    linear = copy.deepcopy(model).double()
+    for parent in list(linear.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                setattr(parent, child_name, _AbsAffine(child))
+    return linear
+
+
+def synflow_scores(model: nn.Module, input_shape: tuple[int, ...], ticket: Ticket | None = None) -> Scores:
+    """One round of SynFlow (Tanaka et al. 2020): abs(dR/dtheta * theta) on the linearised network.
+
+    Every parameter is replaced by its absolute value (biases too, as in Synaptic-Flow's code; with
+    ReLUs and max-pools the network is then linear in each weight), pruned weights (`ticket`) are zero,
+    BatchNorm is the affine map of `_linearised_copy`, and R = sum of the outputs for a single all-ones
+    input of shape `input_shape` (C, H, W). Computed in float64; no data is used. Without biases the
+    scores obey synaptic-flow conservation: every layer's scores sum to R.
+    """
+    return _synflow_round(_linearised_copy(model), prunable_names(model), input_shape, ticket)
+
+
+def _synflow_round(linear: nn.Module, names: list[str], input_shape: tuple[int, ...],
+                   ticket: Ticket | None) -> Scores:
+    params = {n: p.detach().abs() for n, p in linear.named_parameters()}
+    weights = {}
+    for n in names:
+        w = params[n]
+        if ticket is not None:
+            w = w * ticket.masks[n].to(w.device, w.dtype)
+        weights[n] = w.requires_grad_()
+    ones = torch.ones((1, *input_shape), dtype=torch.float64, device=params[names[0]].device)
+    r = functional_call(linear, {**params, **weights}, (ones,), strict=False).sum()
+    grads = torch.autograd.grad(r, list(weights.values()), allow_unused=True)
+    return {n: (g * weights[n]).detach().abs().float() if g is not None else torch.zeros_like(weights[n]).float()
+            for n, g in zip(names, grads)}
+
+
+def synflow(model: nn.Module, input_shape: tuple[int, ...], density: float, rounds: int = 100) -> tuple[Ticket, Scores]:
+    """Iterative SynFlow: `rounds` rounds of scoring and global top-k to the exponential schedule
+    density^(r / rounds), r = 1..rounds, the weights pruned so far staying pruned (they score zero, and
+    are excluded from later top-k's so the tickets are nested). Data-independent.
+
+    Returns the ticket and the last round's scores (zero for the weights pruned in earlier rounds).
+    """
+    density = check_density(density)
+    if rounds < 1:
+        raise ValueError(f"synflow rounds must be >= 1, got {rounds}")
+    linear, names = _linearised_copy(model), prunable_names(model)
+    ticket = None
+    scores: Scores = {}
+    for r in range(1, rounds + 1):
+        scores = _synflow_round(linear, names, input_shape, ticket)
+        ranked = scores if ticket is None else {
+            n: s.masked_fill(~ticket.masks[n].to(s.device), -math.inf) for n, s in scores.items()}
+        ticket = Ticket.from_scores(ranked, density ** (r / rounds))
+    return ticket, scores
+
+
+# --- saliency for any objective (Section V-E) ------------------------------------------------------
+
+def saliency_scores(model: nn.Module, batches: Iterable[Batch], objective: str | Objective,
+                    sigma: float = SALIENCY_SIGMA, generator: torch.Generator | None = None) -> Scores:
+    """abs(dR/ds) at the overlay s = 1 + N(0, sigma^2) (Section V-E), dR/ds_j = theta_j dR/dtheta_eff_j.
+
+    The noise is needed because at s = 1 the student is the dense teacher and the deviation objectives
+    (KL, feature, ...) sit at their minimum with zero gradient. One overlay is drawn (from `generator`)
+    and R is summed over `batches`; the network runs with batch statistics, as in the search.
+    """
+    objective = get_objective(objective)
+    net = FunctionalNet(model)
+    overlay = {}
+    for n in net.prunable:
+        t = net.theta[n]
+        noise = torch.randn(t.shape, generator=generator,
+                            device=generator.device if generator is not None else t.device)
+        overlay[n] = (1 + sigma * noise.to(t.device, t.dtype)).requires_grad_()
+    grads = {n: torch.zeros_like(s) for n, s in overlay.items()}
+    with _TrainMode(model):
+        for x, y in batches:
+            teacher = objective.teacher(net, x, y)
+            r = objective(net, overlay, x, y, teacher)
+            for n, g in zip(overlay, torch.autograd.grad(r, list(overlay.values()), allow_unused=True)):
+                if g is not None:
+                    grads[n] += g
+    return {n: g.abs() for n, g in grads.items()}
+
+
+def saliency(model: nn.Module, batches: Iterable[Batch], density: float, objective: str | Objective,
+             sigma: float = SALIENCY_SIGMA, generator: torch.Generator | None = None) -> Ticket:
+    """One-shot saliency ticket for objective R: the round(kappa d) weights of largest abs(dR/ds)."""
+    return Ticket.from_scores(saliency_scores(model, batches, objective, sigma, generator), density)
+
+
+# --- LTR: iterative magnitude pruning with rewinding ------------------------------------------------
+
+def ltr_schedule(num_total: int, density: float, rate: float) -> list[int]:
+    """Weights kept after each round: round(d (1 - rate)^r) for r = 1, 2, ..., until the target; the last
+    round prunes to exactly round(kappa d). (Each round prunes `rate` of the remaining weights up to
+    rounding, so the densities passed through are exactly the (1 - rate)^r grid.)"""
+    if not 0 < rate < 1:
+        raise ValueError(f"ltr rate must be in (0, 1), got {rate}")
+    target = num_to_keep(density, num_total)
+    counts: list[int] = []
+    r = 0
+    while not counts or counts[-1] > target:
+        r += 1
+        counts.append(max(target, int(round(num_total * (1 - rate) ** r))))
+    return counts
+
+
+def ltr(model: nn.Module, train_data: ImageData, schedule: Schedule, density: float,
+        rewind_state: Mapping[str, torch.Tensor], rewind_step: int, rate: float = 0.2,
+        generator: torch.Generator | None = None, *, precision: str = "fp32",
+        progress: bool = False) -> tuple[Ticket, dict[float, Ticket], float, Scores]:
+    """Lottery Ticket Rewinding (Frankle et al. 2020); `rewind_step = 0` is classic IMP (Frankle & Carbin).
+
+    From the rewind weights theta_k (`rewind_state`, reached after `rewind_step` iterations *at
+    `schedule.batch_size`*), repeat: train the masked network to the end of `schedule`, prune the
+    lowest-magnitude weights globally to the next count of `ltr_schedule` (`rate` of the remaining),
+    rewind the survivors to theta_k. Training happens on a deep copy; `model` is not changed.
+
+    Returns the final ticket, the ticket of every density passed through ({density: Ticket}, the last
+    one included), the training epochs spent (rounds x (T - k) epochs), and scores whose top-k gives
+    every one of those tickets: round pruned in + |w| / (1 + max |w|) (survivors: rounds + ...).
+    """
+    density = check_density(density)
+    net = copy.deepcopy(model)
+    names = prunable_names(net)
+    ticket = Ticket({n: torch.ones_like(p, dtype=torch.bool) for n, p in net.named_parameters() if n in names})
+    counts = ltr_schedule(ticket.num_total, density, rate)
+    scores = {n: torch.zeros_like(m, dtype=torch.float32) for n, m in ticket.masks.items()}
+    tickets: dict[float, Ticket] = {}
+    epochs = 0.0
+    for r, keep in enumerate(counts, start=1):
+        net.load_state_dict(rewind_state)
+        trained = train(net, train_data, schedule, ticket=ticket, start_step=rewind_step, generator=generator,
+                        precision=precision, progress=progress)
+        epochs += trained.epochs
+        params = dict(net.named_parameters())
+        magnitude = {n: params[n].detach().abs().float() for n in names}
+        top = max(float(magnitude[n][ticket.masks[n]].max()) if ticket.masks[n].any() else 0.0 for n in names)
+        ranked = {n: magnitude[n].masked_fill(~ticket.masks[n], -math.inf) for n in names}
+        # the last round prunes to exactly round(kappa d) (from_scores' own count for `density`)
+        new = Ticket.from_scores(ranked, density if r == len(counts) else keep / ticket.num_total)
+        for n in names:  # weights pruned now rank by round, then by magnitude
+            pruned_now = ticket.masks[n] & ~new.masks[n]
+            scores[n][pruned_now] = (r - 1) + magnitude[n][pruned_now] / (1 + top)
+            scores[n][new.masks[n]] = r + magnitude[n][new.masks[n]] / (1 + top)
+        ticket = new
+        tickets[ticket.density] = ticket
+    return ticket, tickets, epochs, scores
+
+
+# --- registered draws --------------------------------------------------------------------------------
+
+def _drawn(ticket: Ticket, scores: Scores, epochs: float = 0.0, **info) -> Drawn:
+    info["collapsed_layers"] = ticket.collapsed_layers()
+    return Drawn(ticket, epochs=epochs, info=info, scores={n: s.detach() for n, s in scores.items()})
+
+
+def _ctx_batches(ctx: DrawContext) -> list[Batch]:
+    return scoring_batches(ctx.train_data.to(ctx.device), ctx.config.batch_size, EXAMPLES_PER_CLASS, ctx.generator)
+
+
+@register("snip")
+def draw_snip(ctx: DrawContext) -> Drawn:
+    """SNIP on 10 un-augmented training images per class."""
+    batches = _ctx_batches(ctx)
+    scores = snip_scores(ctx.model, batches)
+    return _drawn(Ticket.from_scores(scores, ctx.config.density), scores,
+                  epochs=_examples(batches) / len(ctx.train_data), examples=_examples(batches))
+
+
+@register("grasp")
+def draw_grasp(ctx: DrawContext) -> Drawn:
+    """GraSP on 10 un-augmented training images per class (two passes: g, then Hg)."""
+    batches = _ctx_batches(ctx)
+    scores = grasp_scores(ctx.model, batches)
+    return _drawn(Ticket.from_scores(scores, ctx.config.density), scores,
+                  epochs=2 * _examples(batches) / len(ctx.train_data), examples=_examples(batches),
+                  temperature=GRASP_TEMPERATURE)
+
+
+@register("synflow")
+def draw_synflow(ctx: DrawContext) -> Drawn:
+    """Iterative SynFlow with `config.synflow_rounds` rounds; uses no data (only the input shape)."""
+    input_shape = tuple(ctx.train_data.images.shape[1:])
+    ticket, scores = synflow(ctx.model, input_shape, ctx.config.density, ctx.config.synflow_rounds)
+    return _drawn(ticket, scores, epochs=0.0, rounds=ctx.config.synflow_rounds)
+
+
+@register("saliency")
+def draw_saliency(ctx: DrawContext) -> Drawn:
+    """Saliency abs(dR/ds) for R = `config.objective` (Section V-E) on 10 un-augmented images per class."""
+    batches = _ctx_batches(ctx)
+    scores = saliency_scores(ctx.model, batches, ctx.config.objective, SALIENCY_SIGMA, ctx.generator)
+    return _drawn(Ticket.from_scores(scores, ctx.config.density), scores,
+                  epochs=_examples(batches) / len(ctx.train_data), examples=_examples(batches),
+                  objective=ctx.config.objective, sigma=SALIENCY_SIGMA)
+
+
+@register("ltr")
+def draw_ltr(ctx: DrawContext) -> Drawn:
+    """LTR from the rewind point (config.rewind_step; 0 = IMP), pruning `config.ltr_rate` per round.
+
+    `Drawn.tickets` holds the ticket of every density passed through, so one run gives a whole curve
+    (each of them would still need its own training run for its accuracy).
+    """
+    cfg = ctx.config
+    rewind_state = ctx.rewind_state or clone_state(ctx.model)
+    k = steps_at_batch(cfg.rewind_step, cfg.batch_size)
+    ticket, tickets, epochs, scores = ltr(ctx.model, ctx.train_data, cfg.schedule, cfg.density, rewind_state, k,
+                                          cfg.ltr_rate, ctx.generator, precision=cfg.precision,
+                                          progress=ctx.progress)
+    drawn = _drawn(ticket, scores, epochs=epochs, rounds=len(tickets), rate=cfg.ltr_rate,
+                   round_densities=list(tickets))
+    drawn.tickets = tickets
+    return drawn

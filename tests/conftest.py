@@ -1,0 +1,37 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def fashion_mnist_available() -> bool:
+    from ctslib.data import load_dataset
+    try:
+        load_dataset("fashion_mnist", "test", download=False)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+needs_fashion_mnist = pytest.mark.skipif(
+    not fashion_mnist_available(),
+    reason="Fashion-MNIST not found: run `make setup` (installs the Debian package dataset-fashion-mnist)")
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def store_dir(tmp_path, monkeypatch):
+    """A private run store for a test."""
+    monkeypatch.setenv("CTS_STORE", str(tmp_path / "store"))
+    return tmp_path / "store"
+
+
+os.environ.setdefault("TQDM_DISABLE", "1")
