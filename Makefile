@@ -1,15 +1,17 @@
 # The two commands of the README:
-#   make run    the main job on the embedded default (offline Fashion-MNIST, CPU)
-#   make test   the test suite
-# Both do all set-up first (idempotent): pinned CPU torch, this project, the Fashion-MNIST data.
+#   make run    the main job on the embedded default (offline Fashion-MNIST, CPU), then the reproduction book
+#               at the default (cpu) scale: every run precomputed with progress bars, then `jupyter-book build book`
+#   make test   the test suite (the notebooks and the book at the smoke scale included)
+# Both do all set-up first (idempotent): pinned CPU torch, this project with its test and book extras, the
+# Fashion-MNIST data; `make test` also installs headless Chromium for the book's browser test.
 
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 # The pinned CPU wheel: a bare `torch` requirement would pull the multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
-EXTRAS ?= test
+EXTRAS ?= test,book
 
-.PHONY: setup data run test
+.PHONY: setup data browser run book test
 
 setup:
 	$(PIP) install --quiet "$(TORCH_PIN)"
@@ -19,8 +21,15 @@ setup:
 data:
 	@bash scripts/ensure_data.sh "$(PYTHON)"
 
+browser:
+	@bash scripts/ensure_browser.sh
+
 run: setup
 	$(PYTHON) -m ctslib run --model lenet300 --dataset fashion_mnist --method cts --objective kl --density 0.01
+	PYTHON="$(PYTHON)" bash scripts/build_book.sh
 
-test: setup
+book: setup
+	PYTHON="$(PYTHON)" bash scripts/build_book.sh
+
+test: setup browser
 	$(PYTHON) -m pytest -q

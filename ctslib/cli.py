@@ -1,50 +1,361 @@
-"""Command line: `python -m ctslib run ...` draws and trains one ticket and prints its accuracy."""
+"""Command line: draw and train tickets, sweep grids of runs, look into the run store.
+
+    ctslib run --preset cpu --method cts --objective kl --density 0.01      # one run (cached in the store)
+    ctslib sweep --preset cpu --methods cts ltr random --shard 0/4           # worker 0 of 4 of a grid
+    ctslib list                                                              # what the store holds
+    ctslib show 3fa9c2                                                       # one run's record
+    torchrun --nproc_per_node=4 -m ctslib run --preset paper --model resnet20 --density 0.01
+
+Runs go through the run store (`--store PATH`, default $CTS_STORE or ~/.cache/ctslib/runs): a finished
+run is not computed again, an interrupted one resumes from its last checkpoint.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import sys
 from dataclasses import fields
+from typing import Any, Sequence
 
 from .config import RunConfig
 
+# Config fields set by dedicated sweep options rather than the per-field flags.
+_SWEEP_FIELDS = ("method", "density", "seed", "objective")
 
-def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+
+class _Parser(argparse.ArgumentParser):
+    """Errors as one line naming the problem and where to look, exit code 2, no usage dump or traceback."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+class UsageError(Exception):
+    """Bad input found after parsing (unknown preset, bad density, unknown run id, ...): exit code 2."""
+
+
+def _valid(make, *args, **kwargs):
+    """`make(*args, **kwargs)`, its ValueError (a bad value, with the fix) turned into a UsageError."""
+    try:
+        return make(*args, **kwargs)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
+    group = parser.add_argument_group("run config (overrides the preset)")
     for f in fields(RunConfig):
+        if f.name in skip:
+            continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default
         if isinstance(default, bool):
-            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
-                                metavar="BOOL")
+            group.add_argument(flag, type=_bool, default=None, metavar="BOOL")
         elif isinstance(default, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=None)
+            group.add_argument(flag, type=int, nargs="+", default=None, metavar="EPOCH")
         else:
-            parser.add_argument(flag, type=type(default), default=None)
+            group.add_argument(flag, type=type(default), default=None, metavar=type(default).__name__.upper())
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default=argparse.SUPPRESS, metavar="PATH",
+                        help="run store folder (default: $CTS_STORE, else ~/.cache/ctslib/runs)")
+
+
+def _add_preset(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default=None, metavar="SCALE",
+                        help="scale preset: smoke | cpu | paper (default: $CTS_SCALE, else cpu)")
+    parser.add_argument("--quick", action="store_true", help="Quick CTS: search for 1/8 of the training epochs")
+
+
+def _overrides(args: argparse.Namespace, skip: Sequence[str] = ()) -> dict[str, Any]:
+    return {f.name: getattr(args, f.name) for f in fields(RunConfig)
+            if f.name not in skip and getattr(args, f.name, None) is not None}
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    changes = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name) is not None}
-    return RunConfig(**changes)
+    """The config of `ctslib run`: the preset's for the model, with every given flag on top."""
+    from .presets import base_config
+    overrides = _overrides(args)
+    model = overrides.pop("model", "lenet300")
+    dataset = overrides.pop("dataset", None)
+    return base_config(args.preset, model, dataset, quick=args.quick, **overrides)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    parts = text.split("/")
+    try:
+        index, count = (int(p) for p in parts)
+    except ValueError:
+        index = count = -1
+    if len(parts) != 2 or not 0 <= index < count:
+        raise argparse.ArgumentTypeError(
+            f"must be I/N with 0 <= I < N (worker I of N, 0-based, e.g. 0/4), got {text!r}")
+    return index, count
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ctslib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="draw one ticket, train it, print its test accuracy and the time taken",
+                         description="Draw one ticket, train it and print its test accuracy and the time "
+                                     "taken. The config is the preset's for --model, with every flag on top.")
+    _add_common(run)
+    _add_preset(run)
+    run.add_argument("--no-store", action="store_true", help="compute without reading or writing the store")
+    run.add_argument("--recompute", action="store_true", help="remove the stored run first and compute it again")
+    run.add_argument("--json", action="store_true", help="print the run's record as JSON instead of the summary")
+    _add_config_arguments(run)
+
+    sweep = sub.add_parser("sweep", help="compute a grid of runs (methods x objectives x densities x seeds)",
+                           description="Compute every run of a grid that the store does not hold yet. With "
+                                       "--shard I/N, only worker I's part (disjoint, deterministic by run id; "
+                                       "an LTR chain stays on one worker), so N processes share a sweep.")
+    _add_common(sweep)
+    _add_preset(sweep)
+    sweep.add_argument("--methods", nargs="+", default=["cts"], metavar="METHOD", help="default: cts")
+    sweep.add_argument("--objectives", nargs="+", default=["kl"], metavar="OBJECTIVE",
+                       help="objectives of cts and saliency (default: kl)")
+    sweep.add_argument("--densities", nargs="+", type=float, default=None, metavar="DENSITY",
+                       help="default: the preset's densities for the model")
+    sweep.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED",
+                       help="default: the preset's seeds")
+    sweep.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
+                       help="compute only worker I's part of N (0-based)")
+    sweep.add_argument("--dry-run", action="store_true", help="list the runs of this worker, compute nothing")
+    _add_config_arguments(sweep, skip=_SWEEP_FIELDS)
+
+    lst = sub.add_parser("list", help="the runs in the store, as a table",
+                         description="The runs in the store: finished ones with their accuracy, and runs "
+                                     "being computed or stopped part-way.")
+    _add_common(lst)
+    lst.add_argument("--all", action="store_true", help="also list unfinished run folders")
+
+    show = sub.add_parser("show", help="one run's record", description="One run's record (run id or a prefix).")
+    _add_common(show)
+    show.add_argument("run_id", metavar="RUN_ID")
+    show.add_argument("--json", action="store_true", help="the whole record as JSON (default: a readable summary)")
+    return parser
+
+
+def _store(args: argparse.Namespace):
+    from .store import RunStore
+    return RunStore(getattr(args, "store", None))
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+def summary_lines(record: dict) -> list[str]:
+    """The three lines `ctslib run` prints: what, accuracy, time."""
+    config = RunConfig.from_dict(record["config"])
+    m, t = record["metrics"], record["seconds"]
+    return [f"{config.label} {config.model} on {config.dataset}, density {m['density']:.4%} "
+            f"({m['num_kept']}/{m['num_total']} weights)",
+            f"test accuracy: top-1 {m['top1']:.2%}, top-5 {m['top5']:.2%}",
+            f"time: {t['total']:.1f} s (rewind {t['rewind']:.1f} s, draw {t['draw']:.1f} s, train {t['train']:.1f} s)"]
+
+
+def _check(config: RunConfig) -> None:
+    from .pipeline import check_runnable
+    check_runnable(config)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import distributed as dist
+    config = _valid(config_from_args, args)
+    _valid(_check, config)
+    if dist.launched():
+        dist.init()
+    main = dist.is_main()  # (after shutdown every process would look like the main one)
+    try:
+        if args.no_store:
+            from .pipeline import execute
+            record, where = execute(config, progress=_progress()).record(), "not stored"
+        else:
+            store = _store(args)
+            if args.recompute and dist.is_main():
+                store.remove(config)
+            dist.barrier()
+            cached = store.has(config) if dist.is_main() else False
+            record = store.get(config, progress=_progress())
+            where = f"{'from' if cached else 'saved in'} {store.folder(config)}"
+    finally:
+        if dist.launched():
+            dist.shutdown()
+    if main:
+        if args.json:
+            print(json.dumps(record, indent=1))
+        else:
+            print("\n".join(summary_lines(record)))
+            print(f"run {config.run_id} ({where})")
+    return 0
+
+
+def sweep_configs(args: argparse.Namespace) -> list[RunConfig]:
+    from .presets import grid
+    overrides = _overrides(args, skip=_SWEEP_FIELDS)
+    model = overrides.pop("model", "lenet300")
+    dataset = overrides.pop("dataset", None)
+    return grid(args.preset, model, methods=args.methods, objectives=args.objectives, densities=args.densities,
+                seeds=args.seeds, dataset=dataset, quick=args.quick, **overrides)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .store import RunLocked, compute_order, select_shard
+    configs = _valid(sweep_configs, args)
+    for config in configs:
+        _valid(_check, config)
+    total = len(configs)
+    if args.shard is not None:
+        configs = select_shard(configs, *args.shard)
+    configs = compute_order(configs)
+    part = f"shard {args.shard[0]}/{args.shard[1]}: " if args.shard else ""
+    if args.dry_run:
+        print(f"{part}{len(configs)} of {total} runs")
+        for c in configs:
+            print(f"{c.run_id}  {c.label:<16} {c.model:<9} density {c.density:<10.6g} seed {c.seed}")
+        return 0
+    from . import distributed as dist
+    if dist.launched():  # under torchrun: every run of the grid on all ranks, one after the other
+        dist.init()
+    main = dist.is_main()
+    say = print if main else (lambda *a, **k: None)
+    store = _store(args)
+    say(f"{part}{len(configs)} of {total} runs, store {store.root}", flush=True)
+    rows, failed, deferred = [], [], []
+    progress = _progress() and main
+
+    def one(config: RunConfig, wait: bool) -> None:
+        cached = store.has(config)
+        try:
+            record = store.get(config, progress=progress, wait=wait)
+        except RunLocked:
+            deferred.append(config)
+            return
+        except Exception as err:  # keep sweeping; report at the end
+            failed.append((config, f"{type(err).__name__}: {err}"))
+            return
+        rows.append((config, record, cached))
+        if not progress:
+            took = "cached" if cached else f"{record['seconds']['total']:.1f} s"
+            say(f"{config.run_id} {config.label} density {config.density:.6g} seed {config.seed}: "
+                  f"top-1 {record['metrics']['top1']:.2%} ({took})", flush=True)
+
+    for config in tqdm(configs, desc="sweep", disable=not progress):
+        one(config, wait=False)
+    for config in list(deferred):  # locked by another worker: wait for its record
+        deferred.remove(config)
+        one(config, wait=True)
+    if dist.launched():
+        dist.shutdown()
+    computed = sum(1 for _, _, cached in rows if not cached)
+    say(f"done: {len(rows)} runs ({computed} computed, {len(rows) - computed} from the store), {len(failed)} failed")
+    for config, message in failed:
+        say(f"FAILED {config.run_id} {config.label} density {config.density:.6g} seed {config.seed}: {message}",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import pandas as pd
+    store = _store(args)
+    runs = store.runs()
+    rows = []
+    for run in runs:
+        if run["status"] != "finished" and not args.all:
+            continue
+        row = {"run_id": run["run_id"], "status": run["status"]}
+        record = run.get("record")
+        if record is not None:
+            c, m = record["config"], record["metrics"]
+            row.update(label=record.get("label"), model=c["model"], dataset=c["dataset"], density=f"{c['density']:.4g}",
+                       seed=str(c["seed"]), top1=f"{m['top1']:.2%}", seconds=f"{record['seconds']['total']:.1f}",
+                       finished=record.get("finished", ""))
+        elif run.get("progress"):
+            p = run["progress"]
+            row.update(label=f"{p.get('phase')} epoch {p.get('epoch')}", finished=p.get("updated", ""))
+        rows.append(row)
+    unfinished = sum(1 for r in runs if r["status"] != "finished")
+    if not rows:
+        print(f"no finished runs in {store.root}" + (f" ({unfinished} unfinished: --all)" if unfinished else ""))
+        return 0
+    print(pd.DataFrame(rows).fillna("").to_string(index=False))
+    note = f", {unfinished} unfinished (--all)" if unfinished and not args.all else ""
+    print(f"{sum(1 for r in runs if r['status'] == 'finished')} finished runs in {store.root}{note}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = _store(args)
+    record = _valid(store.record, args.run_id)
+    if args.json:
+        print(json.dumps(record, indent=1))
+        return 0
+    print("\n".join(summary_lines(record)))
+    print(f"run {record['run_id']}  finished {record.get('finished')}  ({store.folder(record['run_id'])})")
+    print("config:")
+    for key, value in record["config"].items():
+        print(f"  {key:<20} {value}")
+    print("metrics: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in record["metrics"].items()))
+    print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in record["seconds"].items()))
+    print("epochs:  " + ", ".join(f"{k} {v:.3g}" for k, v in record["epochs"].items()))
+    if record.get("layers"):
+        print("layers (density, size):")
+        for name, layer in record["layers"].items():
+            print(f"  {name:<28} {layer['density']:8.4%} {layer['size']:>10}")
+    if record.get("trace"):
+        trace = record["trace"]
+        print(f"objective trace: {len(trace.get('step', []))} points (--json for all), "
+              f"last objective {trace['objective'][-1]:.4g}" if trace.get("objective") else "")
+    extra = {k: v for k, v in record.get("info", {}).items()}
+    if extra:
+        print("info: " + json.dumps(extra)[:500])
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "list": cmd_list, "show": cmd_show}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ctslib", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="draw one ticket, train it, print its test accuracy and the time taken")
-    _add_config_arguments(run)
+    parser = build_parser()
     args = parser.parse_args(argv)
+    logger = logging.getLogger("ctslib")
+    if not logger.handlers:  # resumption notes and the like, on stderr
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("ctslib: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     try:
-        config = config_from_args(args)
-    except ValueError as err:
-        parser.error(str(err))
-    from .pipeline import execute
-    result = execute(config, progress=sys.stderr.isatty())
-    m, t = result.metrics, result.timings
-    print(f"{config.label} {config.model} on {config.dataset}, density {m['density']:.4%} "
-          f"({m['num_kept']}/{m['num_total']} weights)")
-    print(f"test accuracy: top-1 {m['top1']:.2%}, top-5 {m['top5']:.2%}")
-    print(f"time: {t['total']:.1f} s (rewind {t['rewind']:.1f} s, draw {t['draw']:.1f} s, train {t['train']:.1f} s)")
-    return 0
+        return COMMANDS[args.command](args)
+    except UsageError as err:  # bad input found after parsing: a config, a preset, a run id
+        print(f"ctslib {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `ctslib list | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted (a stored run resumes from its last checkpoint when run again)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ class RunConfig:
     warmup_epochs: float = 0.0
     augment: bool = False
     train_examples: int = 0          # 0: the whole training set; else a fixed random subset of this size
+    test_examples: int = 0           # 0: the whole test set; else a fixed random subset of this size
     ltr_rate: float = 0.2            # LTR: fraction of remaining weights pruned per round
     synflow_rounds: int = 100
     ablation: str = ""               # sanity check applied to the drawn ticket: shuffle | reinit | invert
@@ -61,6 +62,9 @@ class RunConfig:
         if self.ablation and self.ablation not in ABLATIONS:
             raise ValueError(f"unknown ablation {self.ablation!r}; choose one of: {', '.join(ABLATIONS)} (or '')")
         check_density(self.density)
+        for field_name in ("train_examples", "test_examples"):
+            if getattr(self, field_name) < 0:
+                raise ValueError(f"{field_name} must be >= 0 (0: the whole split), got {getattr(self, field_name)}")
         if self.rewind_step < 0:
             raise ValueError(f"rewind_step must be >= 0, got {self.rewind_step}")
         if self.search_epochs <= 0:

@@ -11,6 +11,12 @@ Read beside the paper:
 
 The dense weights theta stay frozen and untouched: the network runs through `torch.func.functional_call`
 with effective weights s * theta, and the teacher (dense) forward runs without autograd.
+
+Cost of a step (benchmarks/README.md has the numbers): besides the network's own teacher forward and
+student forward/backward, everything is a few passes over d numbers, done in place in buffers allocated
+once — the Concrete sample (one `uniform_` + four in-place ops), R_b differentiated with respect to s
+(one autograd leaf per layer, a view of the flat sample) and ds/d alpha_logit = s (1 - s) / tau applied
+analytically, the sparsity gradient in one pass, and Adam's fused kernel.
 """
 
 from __future__ import annotations
@@ -77,18 +83,41 @@ def init_alpha_logit(d: int, kappa: float, device: torch.device | str | None = N
     return torch.full((d,), math.log(kappa / (1 - kappa)) if kappa < 1 else 20.0, device=device)
 
 
-def concrete_mask(alpha_logit: torch.Tensor, tau: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Eq. (8): a soft mask s = sigmoid((alpha_logit + eps) / tau) with eps ~ logistic(0, 1)."""
-    u = torch.rand(alpha_logit.shape, device=alpha_logit.device, generator=generator).clamp_(1e-6, 1 - 1e-6)
-    eps = torch.log(u) - torch.log1p(-u)
-    return torch.sigmoid((alpha_logit + eps) / tau)
+NOISE_CLAMP = 1e-6  # u ~ U(0, 1) is clamped to [1e-6, 1 - 1e-6] before logit(u): |eps| <= 13.8
 
 
-def sparsity_loss(alpha_logit: torch.Tensor, kappa: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq. (10): L_sparsity = sum(sigmoid(alpha_logit)) / (kappa d) - 1, and its analytic gradient."""
-    alpha = torch.sigmoid(alpha_logit)
+def concrete_mask(alpha_logit: torch.Tensor, tau: float, generator: torch.Generator | None = None, *,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. (8): a soft mask s = sigmoid((alpha_logit + eps) / tau) with eps = logit(u) ~ logistic(0, 1).
+
+    With `out` (a tensor shaped like alpha_logit) the mask is written there in place, outside autograd: the
+    search's hot path, which applies ds/d alpha_logit = s (1 - s) / tau itself. Both forms draw the same u.
+    """
+    if out is None:
+        eps = torch.rand(alpha_logit.shape, device=alpha_logit.device, generator=generator).logit_(NOISE_CLAMP)
+        return torch.sigmoid((alpha_logit + eps) / tau)
+    with torch.no_grad():
+        out.uniform_(generator=generator).logit_(NOISE_CLAMP)
+        return out.add_(alpha_logit).div_(tau).sigmoid_()
+
+
+def sparsity_loss(alpha_logit: torch.Tensor, kappa: float, *,
+                  out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. (10): L_sparsity = sum(sigmoid(alpha_logit)) / (kappa d) - 1, and its analytic gradient
+    alpha (1 - alpha) / (kappa d) (written into `out` if given)."""
     scale = 1.0 / (kappa * alpha_logit.numel())
-    return alpha.sum() * scale - 1, alpha * (1 - alpha) * scale
+    if out is None:
+        alpha = torch.sigmoid(alpha_logit)
+        loss = alpha.sum() * scale - 1
+        alpha = alpha.detach()
+        out = torch.empty_like(alpha)
+    else:
+        alpha = torch.sigmoid(alpha_logit.detach(), out=out)
+        loss = alpha.sum() * scale - 1
+    # sigmoid_backward(g, alpha) = g * alpha * (1 - alpha): the gradient in one pass (in place over `out`)
+    scale_t = torch.full((), scale, dtype=alpha.dtype, device=alpha.device)  # a fill, not a host->device copy
+    grad = torch.ops.aten.sigmoid_backward.grad_input(scale_t, alpha, grad_input=out)
+    return loss, grad
 
 
 def all_reduce_mean(grad: torch.Tensor) -> torch.Tensor:
@@ -128,7 +157,7 @@ class ConcreteSearch:
         # GRADBALANCE enforces a slightly larger density (kappa_eff), LAGRANGE the target itself.
         self.kappa_constraint = (self.kappa * settings.kappa_eff_factor if settings.step == "gradbalance"
                                  else self.kappa)
-        self.optimizer = torch.optim.Adam([self.alpha_logit], lr=settings.lr)
+        self.optimizer = _adam([self.alpha_logit], settings.lr)
         self.lr_drop_step = int(settings.lr_drop_at * total_steps)
         self.total_steps = total_steps
         self.generator = generator
@@ -137,18 +166,36 @@ class ConcreteSearch:
         if settings.step == "lagrange":
             self.lam_param = torch.zeros((), device=device, requires_grad=True)
             self.lam_optimizer = torch.optim.Adam([self.lam_param], lr=settings.lagrange_lr)
+        # Work buffers of length d, allocated once: every step overwrites them in place. (On CPU a fresh
+        # d-sized tensor per op costs more in page faults than the op itself; see benchmarks/README.md.)
+        self._s = torch.empty_like(self.alpha_logit, requires_grad=False)  # s; after the backward, g_sparsity
+        self._g = torch.empty_like(self._s)                                # g_objective, then g_alpha
+        # One autograd leaf per layer, each a view of `_s`: R_b is differentiated w.r.t. s, not alpha_logit,
+        # and ds/d alpha_logit = s (1 - s) / tau is applied analytically (no graph through the mask path).
+        self._s_parts = [part.view(self.shapes[n]) for n, part in zip(self.net.prunable, self._s.split(self.sizes))]
+        self._s_leaves = [part.detach().requires_grad_() for part in self._s_parts]
+        self._s_masks = dict(zip(self.net.prunable, self._s_leaves))
+        self._g_parts = [part.view(self.shapes[n]) for n, part in zip(self.net.prunable, self._g.split(self.sizes))]
 
     def masks(self, s: torch.Tensor) -> dict[str, torch.Tensor]:
         """Split a flat mask vector into per-layer views shaped like the weights."""
         return {n: part.view(self.shapes[n]) for n, part in zip(self.net.prunable, s.split(self.sizes))}
 
     def objective_gradient(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Steps 1-5 and 7 of Algorithm 1: R_b on a Concrete sample and grad(R_b, alpha_logit)."""
+        """Steps 1-5 and 7 of Algorithm 1: R_b on a Concrete sample and grad(R_b, alpha_logit).
+
+        The gradient is a work buffer of the search, overwritten by the next step (clone it to keep it).
+        """
         teacher = self.objective.teacher(self.net, x, y)
-        s = concrete_mask(self.alpha_logit, self.settings.tau, self.generator)
-        r_b = self.objective(self.net, self.masks(s), x, y, teacher)
-        (g_objective,) = torch.autograd.grad(r_b, self.alpha_logit)
-        return r_b.detach(), all_reduce_mean(g_objective)
+        tau = self.settings.tau
+        concrete_mask(self.alpha_logit.detach(), tau, self.generator, out=self._s)
+        r_b = self.objective(self.net, self._s_masks, x, y, teacher)
+        # dR/d alpha_logit = dR/ds * s (1 - s) / tau; the 1/tau enters as the seed of the backward pass
+        grads = torch.autograd.grad(r_b, self._s_leaves, grad_outputs=torch.full_like(r_b, 1 / tau),
+                                    allow_unused=True, materialize_grads=True)
+        for g_s, s_part, g_part in zip(grads, self._s_parts, self._g_parts):  # g = dR/ds * s (1 - s), into _g
+            torch.ops.aten.sigmoid_backward.grad_input(g_s, s_part, grad_input=g_part)
+        return r_b.detach(), all_reduce_mean(self._g)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One search iteration; returns R_b (a detached tensor, no host sync)."""
@@ -158,31 +205,31 @@ class ConcreteSearch:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.settings.lr / 10
         r_b, g_objective = self.objective_gradient(x, y)
-        l_sparsity, g_sparsity = sparsity_loss(self.alpha_logit.detach(), self.kappa_constraint)
+        # s is not needed any more once g_objective is computed: its buffer takes g_sparsity
+        l_sparsity, g_sparsity = sparsity_loss(self.alpha_logit.detach(), self.kappa_constraint, out=self._s)
         if self.settings.step == "gradbalance":
-            g_alpha = self.gradbalance(g_objective, l_sparsity, g_sparsity)
+            g_alpha = self.gradbalance(g_objective, l_sparsity, g_sparsity, out=g_objective)
         else:
-            g_alpha = self.lagrange(g_objective, l_sparsity, g_sparsity)
+            g_alpha = self.lagrange(g_objective, l_sparsity, g_sparsity, out=g_objective)
         self.alpha_logit.grad = g_alpha
         self.optimizer.step()
         expected_density = (l_sparsity + 1) * self.kappa_constraint
-        self.trace[self.steps_done] = torch.stack([r_b.float(), expected_density, self.lam])
+        torch.stack([r_b.float(), expected_density, self.lam], out=self.trace[self.steps_done])
         self.steps_done += 1
         return r_b
 
-    def gradbalance(self, g_objective: torch.Tensor, l_sparsity: torch.Tensor,
-                    g_sparsity: torch.Tensor) -> torch.Tensor:
-        """Algorithm 2, steps 4-10 (branch-free, so no device-host sync)."""
+    def gradbalance(self, g_objective: torch.Tensor, l_sparsity: torch.Tensor, g_sparsity: torch.Tensor,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
+        """Algorithm 2, steps 4-10 (branch-free, so no device-host sync); `out` may be g_objective itself."""
         ratio = torch.linalg.vector_norm(g_objective) / torch.linalg.vector_norm(g_sparsity).clamp_min(1e-30)
-        lam_target = torch.where(l_sparsity > 0, ratio, torch.zeros_like(ratio))
-        eta = self.settings.eta
-        self.lam = eta * self.lam + (1 - eta) * lam_target
-        return g_objective + self.lam * g_sparsity
+        lam_target = torch.where(l_sparsity > 0, ratio, 0.0)
+        self.lam = torch.lerp(lam_target, self.lam, self.settings.eta)  # eta * lam + (1 - eta) * lam_target
+        return torch.addcmul(g_objective, g_sparsity, self.lam, out=out)
 
-    def lagrange(self, g_objective: torch.Tensor, l_sparsity: torch.Tensor,
-                 g_sparsity: torch.Tensor) -> torch.Tensor:
+    def lagrange(self, g_objective: torch.Tensor, l_sparsity: torch.Tensor, g_sparsity: torch.Tensor,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
         """Algorithm 1, steps 6-8: g_alpha = grad(R_b + lambda L_sparsity); lambda ascends (g_lambda = -L_sparsity)."""
-        g_alpha = g_objective + self.lam_param.detach() * g_sparsity
+        g_alpha = torch.addcmul(g_objective, g_sparsity, self.lam_param.detach(), out=out)
         self.lam_param.grad = -l_sparsity.detach().reshape(())
         self.lam_optimizer.step()
         self.lam = self.lam_param.detach().clone()
@@ -204,6 +251,14 @@ class ConcreteSearch:
         return SearchResult(ticket=self.ticket(), alpha_logit=self.alpha_logit.detach().clone(), shapes=self.shapes,
                             objective=trace[:, 0].tolist(), expected_density=trace[:, 1].tolist(),
                             lam=trace[:, 2].tolist(), steps=self.steps_done, seconds=seconds)
+
+
+def _adam(params: list[torch.Tensor], lr: float) -> torch.optim.Adam:
+    """Adam with its fused kernel where torch has one for the device (one pass over alpha_logit instead of ~7)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except RuntimeError:  # no fused Adam for this device/dtype: the multi-tensor (foreach) one
+        return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
 def search(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], density: float,

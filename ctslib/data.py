@@ -136,19 +136,22 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, max
     B, C, H, W = x.shape
     rdev = _rand_device(generator, x.device)
     flip = (torch.rand(B, generator=generator, device=rdev) < 0.5).to(x.device)
-    x = torch.where(flip[:, None, None, None], x.flip(3), x)
     if max_shift <= 0:
-        return x
+        return torch.where(flip[:, None, None, None], x.flip(3), x)
     s = max_shift
     # Crop offsets in the padded image, 0..2s: offset s is the identity, content moves by s - offset.
     off = torch.randint(0, 2 * s + 1, (2, B), generator=generator, device=rdev).to(x.device)
     padded = torch.nn.functional.pad(x, (s, s, s, s))
     rows = off[0][:, None] + torch.arange(H, device=x.device)  # (B, H) rows to take from padded
     cols = off[1][:, None] + torch.arange(W, device=x.device)  # (B, W)
-    b = torch.arange(B, device=x.device)[:, None, None]
-    # One gather for the whole batch: channels-last so the advanced indices come first, then back to NCHW.
-    out = padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
-    return out.permute(0, 3, 1, 2).contiguous()
+    # The flip rides on the same gather: padding is symmetric, so pad(flip(x)) = flip(pad(x)), and column c
+    # of the flipped padded image is column W + 2s - 1 - c of the padded one (no flipped copy of the batch).
+    cols = torch.where(flip[:, None], (W + 2 * s - 1) - cols, cols)
+    # One torch.gather for the whole batch over the flattened padded image (several times faster than
+    # advanced indexing with per-pixel row/column index tensors): pixel (i, j) of image b comes from
+    # padded position rows[b, i] * (W + 2s) + cols[b, j], the same for every channel.
+    index = (rows[:, :, None] * (W + 2 * s) + cols[:, None, :]).view(B, 1, H * W).expand(B, C, H * W)
+    return padded.reshape(B, C, -1).gather(2, index).view(B, C, H, W)
 
 
 class Batches:
@@ -197,7 +200,7 @@ class Batches:
             x = self.data.images[idx]
             if self.augment:  # on uint8, before normalising: the zero fill is black, as in torchvision
                 x = augment_batch(x, self.generator)
-            yield torch.addcmul(self._shift, x.float(), self._scale), self.data.labels[idx]
+            yield torch.addcmul(self._shift, x, self._scale), self.data.labels[idx]  # uint8 -> float in the same pass
 
 
 # ----------------------------------------------------------------------------------------------------------

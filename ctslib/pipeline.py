@@ -1,22 +1,69 @@
-"""One run, end to end (Algorithm 3 for any method): rewind point -> draw ticket -> (ablation) -> train -> test."""
+"""One run, end to end (Algorithm 3 for any method): rewind point -> draw ticket -> (ablation) -> train -> test.
+
+A run goes through four phases. Each has its own random generator, seeded from `(config.seed, phase)`,
+so no phase's outcome depends on how many random numbers an earlier one drew:
+
+| phase    | what it does                                        | checkpoints (in `workdir`)                    |
+|----------|-----------------------------------------------------|-----------------------------------------------|
+| `rewind` | dense training for k iterations -> theta_k          | `progress.pt` every epoch; `rewind.pt` at end |
+| `draw`   | the method draws the ticket (then the ablation)     | CTS: `progress.pt` every search epoch; `draw.pt` at end |
+| `train`  | the ticket is trained from theta_k to the end of T  | `progress.pt` every epoch                     |
+| `test`   | top-1/3/5 accuracy and loss on the test set          | -                                             |
+
+`progress.pt` holds the model, the optimizer (or CTS's alpha_logit, lambda and Adam), the phase's
+generator, the global RNG and the step; `execute` with the same `workdir` picks up from the last one
+and gives the same ticket and accuracy as a run never stopped (on CPU; on GPU up to the
+non-determinism of some CUDA kernels). Other methods (LTR's rounds) resume at phase granularity.
+
+A `RunCache` (the run store implements one) shares work between runs: the rewind point depends on
+neither method nor density (`rewind_key`), so one serves every method and density of a seed; and a
+method that passes through many densities (LTR; `Drawn.tickets`) feeds every run whose density is on
+its chain (`chain_key`, matched by kept-weight count) without redoing its rounds. Seconds and epochs
+recorded for a shared part are those it cost when computed, so every record reports the full cost of
+its run (for LTR, a served ticket costs the rounds that led to it).
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
 import random
+import socket
 import time
+import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import distributed as dist
 from .config import RunConfig
 from .data import ImageData, dataset_info, load_dataset
 from .methods import DrawContext, Drawn, get_method
 from .models import build_model
-from .tickets import Ticket
-from .training import clone_state, evaluate, steps_at_batch, train
+from .tickets import Ticket, prunable_parameters
+from .training import _autocast, clone_state, evaluate, make_optimizer, steps_at_batch, train
+
+log = logging.getLogger("ctslib")
+RECORD_FORMAT = "ctslib.record/1"
+CHECKPOINT_FORMAT = "ctslib.checkpoint/1"
+PHASES = ("rewind", "draw", "train", "test")
+# Methods that can run on a streamed (not in-memory) training set, i.e. ImageNet.
+STREAMING_METHODS = ("cts", "random", "magnitude", "dense")
+# Config fields the rewind point does not depend on (everything else does; a new field is kept by default).
+NOT_REWIND_FIELDS = ("method", "density", "objective", "step", "search_epochs", "ltr_rate", "synflow_rounds",
+                     "ablation", "test_examples")
+# Config fields a chain of tickets (LTR's rounds) does not depend on.
+NOT_CHAIN_FIELDS = ("density", "ablation", "test_examples")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -35,12 +82,261 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def phase_seed(seed: int, phase: str) -> int:
+    """A seed for one phase of a run, derived from the run's seed (stable across versions and machines)."""
+    digest = hashlib.sha256(f"ctslib/{seed}/{phase}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def phase_generator(seed: int, phase: str, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(phase_seed(seed, phase))
+
+
+def _key(config: RunConfig, drop: Iterable[str]) -> str:
+    d = {k: v for k, v in config.to_dict().items() if k not in set(drop)}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def rewind_key(config: RunConfig) -> str:
+    """Identity of a run's rewind point: its config without the fields that only affect the draw."""
+    return _key(config, NOT_REWIND_FIELDS)
+
+
+def chain_key(config: RunConfig) -> str:
+    """Identity of the chain of tickets a method passes through: its config without the density."""
+    return _key(config, NOT_CHAIN_FIELDS)
+
+
+TRAIN_SIZES = {"fashion_mnist": 60_000, "cifar10": 50_000, "imagenet": 1_281_167}
+
+
+def check_rewind(config: RunConfig, steps_per_epoch: int) -> None:
+    """The rewind point must come before the end of training."""
+    k = steps_at_batch(config.rewind_step, config.batch_size)
+    total = config.epochs * steps_per_epoch
+    if k >= total:
+        raise ValueError(f"rewind_step {config.rewind_step} (= {k} steps at batch {config.batch_size}) is not before "
+                         f"the end of training ({total} steps: {config.epochs} epochs of {steps_per_epoch}); "
+                         f"use a smaller rewind_step or more epochs")
+
+
+def check_runnable(config: RunConfig) -> None:
+    """Fail now, with the fix, if `config` cannot run (method not registered, method needs in-memory data,
+    rewind point after the end of training), before any data is loaded."""
+    get_method(config.method)
+    if config.dataset == "imagenet" and config.method not in STREAMING_METHODS:
+        raise ValueError(f"method {config.method!r} needs the training set in memory, but ImageNet is streamed "
+                         f"from disk; on ImageNet use one of: {', '.join(STREAMING_METHODS)}")
+    if config.dataset in TRAIN_SIZES:
+        n = min(config.train_examples or TRAIN_SIZES[config.dataset], TRAIN_SIZES[config.dataset])
+        per_epoch = n // config.batch_size if config.dataset == "imagenet" else math.ceil(n / config.batch_size)
+        check_rewind(config, max(1, per_epoch))
+
+
+# --- files ---------------------------------------------------------------------------------------------
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
+    """Write `path` through a temporary file in the same folder and `os.replace`, so a crash at any point
+    leaves either the old file or the new one, never half of one. `write(f)` writes the content."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        with open(tmp, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class Checkpoints:
+    """Phase results and mid-phase progress of one run, in a folder (`folder=None`: keep nothing).
+
+    Only the writing process (rank 0) saves; every file is written atomically and tagged with the
+    run id, so a file from another run or a damaged file is ignored (with a warning), never used.
+    """
+
+    NAMES = ("rewind", "draw", "progress")
+
+    def __init__(self, folder: str | os.PathLike | None, run_id: str, *, write: bool = True):
+        self.folder = Path(folder) if folder is not None else None
+        self.run_id = run_id
+        self.write = write and self.folder is not None
+
+    def path(self, name: str) -> Path:
+        assert self.folder is not None
+        return self.folder / f"{name}.pt"
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        if self.folder is None or not self.path(name).is_file():
+            return None
+        path = self.path(name)
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # any damage: recompute the phase rather than trust it
+            warnings.warn(f"ignoring unreadable checkpoint {path} ({type(err).__name__}: {err}); "
+                          f"that part of the run is recomputed", stacklevel=2)
+            return None
+        if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT or blob.get("run_id") != self.run_id:
+            warnings.warn(f"ignoring checkpoint {path}: it is not a checkpoint of run {self.run_id}", stacklevel=2)
+            return None
+        return blob
+
+    def load_all(self) -> dict[str, dict[str, Any] | None]:
+        return {name: self.load(name) for name in self.NAMES}
+
+    def save(self, name: str, blob: dict[str, Any]) -> None:
+        if not self.write:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        blob = {**blob, "format": CHECKPOINT_FORMAT, "run_id": self.run_id}
+        atomic_write(self.path(name), lambda f: torch.save(blob, f))
+        status = {"phase": blob.get("phase", name), "epoch": blob.get("epoch"), "step": blob.get("step"),
+                  "updated": now_iso()}
+        atomic_write(self.folder / "status.json", lambda f: json.dump(status, f), mode="w")
+
+    def clear(self) -> None:
+        """Remove every checkpoint (after the run's record is written)."""
+        if not self.write:
+            return
+        for name in self.NAMES:
+            self.path(name).unlink(missing_ok=True)
+        (self.folder / "status.json").unlink(missing_ok=True)
+
+
+class RunCache:
+    """Work shared between runs. `execute` asks before computing a part and offers what it computed.
+
+    This default shares nothing; `ctslib.store.RunStore` keeps rewind points and chains of tickets.
+    """
+
+    def load_rewind(self, config: RunConfig) -> dict[str, Any] | None:
+        """{'state': theta_k, 'epochs': float, 'seconds': float} for `rewind_key(config)`, or None."""
+        return None
+
+    def save_rewind(self, config: RunConfig, rewind: dict[str, Any]) -> None:
+        pass
+
+    def find_ticket(self, config: RunConfig, num_total: int) -> dict[str, Any] | None:
+        """A drawn ticket with round(density * num_total) kept weights on `chain_key(config)`'s chain:
+        {'masks', 'epochs', 'seconds', 'info', 'scores' (or None)}, or None."""
+        return None
+
+    def save_tickets(self, config: RunConfig, drawn: Drawn, seconds: float) -> None:
+        pass
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# --- data ----------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=4)
+def _load_split(name: str, split: str, where: tuple[str | None, ...]) -> ImageData:
+    return load_dataset(name, split)
+
+
+def _cached_split(name: str, split: str) -> ImageData:
+    """`load_dataset(name, split)`, decoded once per process (a sweep runs many configs on the same data)."""
+    where = tuple(os.environ.get(k) for k in ("CTS_DATA", "XDG_CACHE_HOME", "HOME"))
+    return _load_split(name, split, where)
+
+
 def load_data(config: RunConfig, device: torch.device) -> tuple[ImageData, ImageData]:
-    """Train and test sets on `device`; `train_examples` > 0 takes a fixed (seed-independent) subset."""
-    train_data = load_dataset(config.dataset, "train")
+    """Train and test sets on `device`; `train_examples`/`test_examples` > 0 take fixed (seed-independent) subsets."""
+    train_data = _cached_split(config.dataset, "train")
     if config.train_examples:
         train_data = train_data.subset(config.train_examples, seed=0)
-    return train_data.to(device), load_dataset(config.dataset, "test").to(device)
+    test_data = _cached_split(config.dataset, "test")
+    if config.test_examples:
+        test_data = test_data.subset(config.test_examples, seed=0)
+    return train_data.to(device), test_data.to(device)
+
+
+class _ImageNetStream:
+    """ImageNet streamed from disk: this rank's part of every epoch (DistributedSampler, reshuffled per epoch
+    from `seed`), in batches of batch_size / world_size, normalised on `device`."""
+
+    def __init__(self, dataset, split: str, batch_size: int, *, shuffle: bool, seed: int,
+                 device: torch.device, first_epoch: int = 0, sharded: bool = True):
+        from torch.utils.data import DataLoader
+        from torch.utils.data.distributed import DistributedSampler
+
+        from .data import ImageNetBatches
+        world, rank = (dist.world_size(), dist.rank()) if sharded else (1, 0)
+        drop_last = split == "train"
+        self.sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed % 2**31,
+                                          drop_last=drop_last)
+        workers = min(8, os.cpu_count() or 1)
+        loader = DataLoader(dataset, batch_size=max(1, batch_size // world), sampler=self.sampler,
+                            drop_last=drop_last, num_workers=workers, pin_memory=device.type == "cuda",
+                            persistent_workers=workers > 0)
+        self.batches = ImageNetBatches(dataset, loader, device)
+        self.epoch = first_epoch
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        self.sampler.set_epoch(self.epoch)
+        self.epoch += 1
+        yield from self.batches
+
+
+class RunData:
+    """The data of one run: in memory (Fashion-MNIST, CIFAR-10) or streamed from disk (ImageNet).
+
+    `train_batches` gives one epoch of global batches per iteration — this rank's slice of them under DDP.
+    """
+
+    def __init__(self, config: RunConfig, device: torch.device):
+        self.config, self.device = config, device
+        self.info = dataset_info(config.dataset)
+        self.streamed = config.dataset == "imagenet"
+        self.train: ImageData | None = None
+        self.test: ImageData | None = None
+        self._folders: dict[tuple[str, bool], Any] = {}
+        if not self.streamed:
+            self.train, self.test = load_data(config, device)
+
+    def _image_folder(self, split: str, augment: bool):
+        """The image folder of `split` (scanned once per run), with `train_examples`/`test_examples` applied."""
+        from torch.utils.data import Subset
+
+        from .data import imagenet_batches
+        key = (split, augment)
+        if key not in self._folders:
+            dataset = imagenet_batches(None, split, 1, train=augment, device="cpu", num_workers=0).dataset
+            examples = self.config.train_examples if split == "train" else self.config.test_examples
+            if examples and examples < len(dataset):
+                order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:examples]
+                dataset = Subset(dataset, order.tolist())
+            self._folders[key] = dataset
+        return self._folders[key]
+
+    def steps_per_epoch(self) -> int:
+        """Steps per epoch at the config's (global) batch size."""
+        if self.streamed:
+            return max(1, len(self._image_folder("train", True)) // self.config.batch_size)
+        return math.ceil(len(self.train) / self.config.batch_size)
+
+    def train_batches(self, *, augment: bool, generator: torch.Generator) -> Iterable:
+        from .data import Batches
+        if self.streamed:
+            return _ImageNetStream(self._image_folder("train", augment), "train", self.config.batch_size, shuffle=True,
+                                   seed=generator.initial_seed(), device=self.device)
+        return dist.shard(Batches(self.train, self.config.batch_size, shuffle=True, augment=augment,
+                                  drop_last=False, device=self.device, generator=generator))
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        if self.streamed:
+            batches = _ImageNetStream(self._image_folder("val", False), "val", 256, shuffle=False, seed=0,
+                                      device=self.device, sharded=False)
+            return evaluate(model, None, topk=(1, 3, 5), batches=batches, num_classes=self.info.num_classes)
+        return evaluate(model, self.test, topk=(1, 3, 5))
 
 
 def make_model(config: RunConfig, device: torch.device) -> nn.Module:
@@ -49,6 +345,30 @@ def make_model(config: RunConfig, device: torch.device) -> nn.Module:
     model = build_model(config.model, in_channels=info.in_channels, image_size=info.image_size,
                         num_classes=info.num_classes, track_running_stats=config.track_running_stats)
     return model.to(device)
+
+
+# --- results -------------------------------------------------------------------------------------------
+
+def jsonable(obj: Any) -> Any:
+    """`obj` with tensors, numpy values and tuples turned into plain JSON types (dict keys into strings)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else (1e308 if obj > 0 else -1e308)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return repr(obj)
+
+
+METRIC_KEYS = ("top1", "top3", "top5", "loss", "density", "num_kept", "num_total")
 
 
 @dataclass
@@ -61,9 +381,303 @@ class RunResult:
     info: dict[str, Any] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        """JSON-ready summary (the ticket itself is stored separately)."""
-        return {"run_id": self.config.run_id, "config": self.config.to_dict(), "metrics": self.metrics,
-                "seconds": self.timings, "epochs": self.epochs, "info": self.info}
+        """JSON-ready record of the run (the ticket itself is stored separately)."""
+        info = dict(self.info)
+        trace = info.pop("trace", None)
+        m = self.metrics
+        layers = {name: {"density": m["layer_density"][name], "size": m["layer_size"][name]}
+                  for name in m.get("layer_density", {})}
+        return jsonable({
+            "format": RECORD_FORMAT, "run_id": self.config.run_id, "label": self.config.label,
+            "config": self.config.to_dict(),
+            "metrics": {k: m[k] for k in METRIC_KEYS if k in m},
+            "layers": layers, "collapsed_layers": m.get("collapsed_layers", []),
+            "seconds": self.timings, "epochs": self.epochs, "trace": trace, "info": info,
+            "environment": environment(),
+        })
+
+
+def environment() -> dict[str, Any]:
+    from . import __version__
+    return {"ctslib_version": __version__, "torch_version": torch.__version__,
+            "python_version": platform.python_version(), "host": socket.gethostname(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "world_size": dist.world_size(), "threads": torch.get_num_threads()}
+
+
+# --- the phases ----------------------------------------------------------------------------------------
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _progress_blob(phase: str, step: int, epoch: int, model: nn.Module | None, optimizer, generator: torch.Generator,
+                   seconds: float, **extra: Any) -> dict[str, Any]:
+    blob = {"phase": phase, "step": step, "epoch": epoch, "generator": generator.get_state(),
+            "rng": torch.get_rng_state(), "seconds": seconds, **extra}
+    if model is not None:
+        blob["model"] = _state(model)
+    if optimizer is not None:
+        blob["optimizer"] = optimizer.state_dict()
+    return blob
+
+
+def _restore(saved: dict[str, Any], model: nn.Module | None, optimizer, generator: torch.Generator) -> None:
+    if model is not None:
+        model.load_state_dict(saved["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(saved["optimizer"])
+    generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["rng"])
+
+
+def _trained(phase: str, model: nn.Module, data: RunData, config: RunConfig, device: torch.device,
+             ckpt: Checkpoints, saved: dict[str, Any] | None, progress: bool, *, start_step: int,
+             stop_step: int | None, ticket: Ticket | None) -> tuple[float, float, int]:
+    """Masked or dense SGD training for one phase, checkpointed every epoch and resumed from `saved`.
+
+    Returns (seconds, epochs, steps per epoch) of the whole phase, across resumptions.
+    """
+    schedule = config.schedule
+    generator = phase_generator(config.seed, phase, device)
+    seed_everything(phase_seed(config.seed, phase))
+    net = dist.wrap(model)
+    optimizer = make_optimizer(net, schedule)
+    step, seconds_before = start_step, 0.0
+    batches = data.train_batches(augment=schedule.augment, generator=generator)
+    steps_per_epoch = len(batches)
+    if saved is not None and saved.get("phase") == phase:
+        _restore(saved, model, optimizer, generator)
+        step, seconds_before = int(saved["step"]), float(saved["seconds"])
+    if hasattr(batches, "epoch"):  # streamed data: reshuffle as the epoch we resume in
+        batches.epoch = step // steps_per_epoch
+    start = time.perf_counter()
+
+    def on_epoch_end(epochs_done: int, _net: nn.Module, opt: torch.optim.Optimizer) -> None:
+        ckpt.save("progress", _progress_blob(phase, epochs_done * steps_per_epoch, epochs_done, model, opt, generator,
+                                             seconds_before + time.perf_counter() - start))
+
+    train(net, data.train, schedule, ticket=dist.ticket_for(net, ticket), start_step=step, stop_step=stop_step,
+          generator=generator, optimizer=optimizer, on_epoch_end=on_epoch_end, precision=config.precision,
+          progress=progress, batches=batches)
+    total = schedule.epochs * steps_per_epoch
+    stop = total if stop_step is None else min(stop_step, total)
+    return seconds_before + time.perf_counter() - start, (stop - start_step) / steps_per_epoch, steps_per_epoch
+
+
+def _rewind_phase(model: nn.Module, data: RunData, config: RunConfig, device: torch.device, ckpt: Checkpoints,
+                  saved: dict[str, Any] | None, progress: bool) -> dict[str, Any]:
+    """Train the dense network for k steps (Alg. 3, step 1): theta_k, and the epochs and seconds it took."""
+    k = steps_at_batch(config.rewind_step, config.batch_size)
+    if k == 0:
+        return {"state": _state(model), "epochs": 0.0, "seconds": 0.0}
+    seconds, epochs, _ = _trained("rewind", model, data, config, device, ckpt, saved, progress,
+                                  start_step=0, stop_step=k, ticket=None)
+    return {"state": _state(model), "epochs": epochs, "seconds": seconds}
+
+
+def _search_state(search) -> dict[str, Any]:
+    state = {"alpha_logit": search.alpha_logit.detach().cpu().clone(), "adam": search.optimizer.state_dict(),
+             "lam": search.lam.detach().cpu().clone(), "steps_done": search.steps_done,
+             "trace": search.trace.detach().cpu().clone()}
+    if hasattr(search, "lam_param"):
+        state["lam_param"] = search.lam_param.detach().cpu().clone()
+        state["lam_adam"] = search.lam_optimizer.state_dict()
+    return state
+
+
+@torch.no_grad()
+def _restore_search(search, state: dict[str, Any]) -> None:
+    search.alpha_logit.copy_(state["alpha_logit"])
+    search.optimizer.load_state_dict(state["adam"])
+    search.lam = state["lam"].to(search.lam.device)
+    search.steps_done = int(state["steps_done"])
+    search.trace.copy_(state["trace"])
+    if "lam_param" in state:
+        search.lam_param.copy_(state["lam_param"])
+        search.lam_optimizer.load_state_dict(state["lam_adam"])
+
+
+def _sync_trace(search) -> None:
+    """Under DDP each rank traced R_b of its slice: replace it by the mean over the (equal) slices, i.e. the
+    global batch's R_b. Idempotent (averaging values equal on every rank changes nothing)."""
+    if dist.active():
+        from .cts import all_reduce_mean
+        search.trace[:, 0] = all_reduce_mean(search.trace[:, 0].contiguous())
+
+
+def draw_cts_resumable(ctx: DrawContext, data: RunData, ckpt: Checkpoints | None = None,
+                       saved: dict[str, Any] | None = None) -> tuple[Drawn, float]:
+    """`methods.draw_cts`, checkpointed after every pass over the data and resumable from `saved`,
+    on this rank's slice of every batch under DDP (the same ticket as `draw_cts` when never stopped).
+
+    Returns the Drawn and the search's seconds across resumptions.
+    """
+    from .cts import ConcreteSearch, SearchSettings, _progress
+    cfg = ctx.config
+    ckpt = ckpt or Checkpoints(None, cfg.run_id)
+    batches = data.train_batches(augment=False, generator=ctx.generator)
+    steps_per_epoch = len(batches)
+    steps = max(1, round(cfg.search_epochs * steps_per_epoch))
+    search = ConcreteSearch(ctx.model, cfg.density, cfg.objective, steps, SearchSettings(step=cfg.step),
+                            generator=ctx.generator)
+    passes, seconds_before = 0, 0.0
+    if saved is not None and saved.get("phase") == "draw" and "search" in saved:
+        _restore_search(search, saved["search"])
+        _restore(saved, None, None, ctx.generator)
+        passes, seconds_before = int(saved["epoch"]), float(saved["seconds"])
+    if hasattr(batches, "epoch"):
+        batches.epoch = passes
+    was_training = ctx.model.training
+    ctx.model.train()
+    start = time.perf_counter()
+    bar = _progress(steps, ctx.progress, f"CTS_{search.objective.name} search")
+    bar.update(search.steps_done)
+    autocast = _autocast(ctx.device, cfg.precision)  # bf16 on request (off for fp32: exactly draw_cts)
+    try:
+        while search.steps_done < steps:  # as cts.search: re-iterate the batches until `steps` steps
+            before = search.steps_done
+            for x, y in batches:
+                with autocast:
+                    search.step(x, y)
+                bar.update(1)
+                if search.steps_done == steps:
+                    break
+            if search.steps_done == before:
+                raise ValueError("the training set yielded no batch for the search")
+            passes += 1
+            if search.steps_done < steps:
+                _sync_trace(search)
+                ckpt.save("progress", _progress_blob("draw", search.steps_done, passes, None, None, ctx.generator,
+                                                     seconds_before + time.perf_counter() - start,
+                                                     search=_search_state(search)))
+    finally:
+        bar.close()
+        ctx.model.train(was_training)
+    seconds = seconds_before + time.perf_counter() - start
+    _sync_trace(search)
+    result = search.result(seconds)
+    trace_every = max(1, steps // 200)  # keep ~200 points of the search trace in the record (as draw_cts)
+    info = {"search_steps": steps,
+            "final_expected_density": result.expected_density[-1],
+            "final_lambda": result.lam[-1],
+            "trace": {"step": list(range(0, steps, trace_every)),
+                      "objective": result.objective[::trace_every],
+                      "expected_density": result.expected_density[::trace_every],
+                      "lam": result.lam[::trace_every]}}
+    drawn = Drawn(result.ticket, epochs=steps / steps_per_epoch, info=info,
+                  scores={n: a.clone() for n, a in result.ticket_scores().items()})
+    return drawn, seconds
+
+
+def _draw_phase(model: nn.Module, data: RunData, config: RunConfig, device: torch.device,
+                rewind_state: dict[str, torch.Tensor], ckpt: Checkpoints, saved: dict[str, Any] | None,
+                cache: RunCache, progress: bool) -> dict[str, Any]:
+    from . import methods
+    generator = phase_generator(config.seed, "draw", device)
+    seed_everything(phase_seed(config.seed, "draw"))
+    ctx = DrawContext(model=model, train_data=data.train, config=config, device=device, generator=generator,
+                      rewind_state=rewind_state, progress=progress)
+    start = time.perf_counter()
+    method = get_method(config.method)
+    if method is methods.draw_cts:
+        drawn, seconds = draw_cts_resumable(ctx, data, ckpt, saved)
+    else:
+        drawn = method(ctx)
+        seconds = time.perf_counter() - start
+    if dist.is_main() and drawn.tickets:
+        cache.save_tickets(config, drawn, seconds)
+    blob = {"phase": "draw", "masks": drawn.ticket.state_dict(), "epochs": float(drawn.epochs), "seconds": seconds,
+            "info": jsonable(drawn.info), "scores": None}
+    if config.ablation == "invert" and drawn.scores is not None:
+        blob["scores"] = {n: s.detach().cpu() for n, s in drawn.scores.items()}
+    return blob
+
+
+def execute(config: RunConfig, *, progress: bool = False, workdir: str | os.PathLike | None = None,
+            cache: RunCache | None = None, channels_last: bool | None = None) -> RunResult:
+    """Run `config`: rewind point, ticket, optional sanity-check ablation, training, test.
+
+    `workdir`: folder for checkpoints; a run started again with the same folder resumes from the last
+    one. `cache`: work shared with other runs (see `RunCache`). `channels_last`: memory format of conv
+    nets (default: on CUDA only). Under torchrun (`ctslib.distributed`), every rank calls this; rank 0
+    alone reads and writes files.
+    """
+    from .sanity import apply_ablation  # late import: sanity builds on methods
+
+    check_runnable(config)
+    device = dist.device(config.device)
+    main = dist.is_main()
+    progress = progress and main
+    ckpt = Checkpoints(workdir, config.run_id, write=main)
+    cache = cache or RunCache()
+    saved = dist.broadcast(ckpt.load_all() if main else None)
+    info: dict[str, Any] = {"resumed_from": [n for n in Checkpoints.NAMES if saved[n] is not None]}
+    progress_saved = saved["progress"]
+    if main and info["resumed_from"]:
+        done = [f"{name} done" for name in ("rewind", "draw") if saved[name] is not None]
+        if progress_saved is not None:
+            done.append(f"{progress_saved['phase']} at epoch {progress_saved['epoch']} (step {progress_saved['step']})")
+        log.info("resuming run %s from %s: %s", config.run_id, workdir, ", ".join(done))
+
+    data = RunData(config, device)
+    model = make_model(config, device)
+    if channels_last is None:
+        channels_last = device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    num_total = sum(p.numel() for p in prunable_parameters(model).values())
+    check_rewind(config, data.steps_per_epoch())  # (the data may be smaller than TRAIN_SIZES says)
+    k = steps_at_batch(config.rewind_step, config.batch_size)
+
+    # 1. rewind point theta_k
+    rewind = saved["rewind"]
+    if rewind is None:
+        rewind = dist.broadcast(cache.load_rewind(config) if main else None)
+        if rewind is not None:
+            info["rewind_shared"] = True
+        else:
+            rewind = _rewind_phase(model, data, config, device, ckpt, progress_saved, progress)
+            if main:
+                cache.save_rewind(config, rewind)
+        ckpt.save("rewind", {"phase": "rewind", **rewind})
+    rewind_state = {name: v.to(device) for name, v in rewind["state"].items()}
+    model.load_state_dict(rewind_state)
+
+    # 2. ticket
+    drawn = saved["draw"]
+    if drawn is None:
+        drawn = dist.broadcast(cache.find_ticket(config, num_total) if main else None)
+        if drawn is not None:
+            info["ticket_shared"] = True
+        else:
+            drawn = _draw_phase(model, data, config, device, rewind_state, ckpt, progress_saved, cache, progress)
+        ckpt.save("draw", {**drawn, "phase": "draw"})
+    info.update(drawn.get("info") or {})
+    ticket = Ticket(dict(drawn["masks"])).to(device)
+    model.load_state_dict(rewind_state)  # whatever the method did, training starts from theta_k
+    if config.ablation:
+        seed_everything(phase_seed(config.seed, "ablation"))
+        ticket = apply_ablation(config.ablation, ticket, model, config,
+                                phase_generator(config.seed, "ablation", device), scores=drawn.get("scores"))
+
+    # 3. training of the ticket from theta_k
+    train_seconds, train_epochs, _ = _trained("train", model, data, config, device, ckpt, progress_saved, progress,
+                                              start_step=k, stop_step=None, ticket=ticket)
+
+    # 4. test
+    t = time.perf_counter()
+    metrics = data.evaluate(model)
+    test_seconds = time.perf_counter() - t
+    metrics.update(density=ticket.density, num_kept=ticket.num_kept, num_total=ticket.num_total,
+                   layer_density=ticket.layer_densities(), layer_size=ticket.layer_sizes(),
+                   collapsed_layers=ticket.collapsed_layers())
+    timings = {"rewind": float(rewind["seconds"]), "draw": float(drawn["seconds"]), "train": train_seconds,
+               "test": test_seconds}
+    timings["total"] = sum(timings.values())
+    epochs = {"rewind": float(rewind["epochs"]), "draw": float(drawn["epochs"]), "train": train_epochs}
+    epochs["total"] = sum(epochs.values())
+    return RunResult(config, ticket.to("cpu"), metrics, timings, epochs, info=info)
 
 
 def rewind_point(model: nn.Module, train_data: ImageData, config: RunConfig,
@@ -75,43 +689,3 @@ def rewind_point(model: nn.Module, train_data: ImageData, config: RunConfig,
     result = train(model, train_data, config.schedule, stop_step=k, generator=generator,
                    precision=config.precision, progress=progress)
     return clone_state(model), result.epochs, result.seconds
-
-
-def execute(config: RunConfig, *, progress: bool = False) -> RunResult:
-    """Run `config` from scratch: rewind point, ticket, optional sanity-check ablation, training, test."""
-    from .sanity import apply_ablation  # late import: sanity builds on methods
-
-    device = resolve_device(config.device)
-    train_data, test_data = load_data(config, device)
-    model = make_model(config, device)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-
-    t0 = time.perf_counter()
-    rewind_state, rewind_epochs, rewind_seconds = rewind_point(model, train_data, config, generator, progress)
-
-    t1 = time.perf_counter()
-    ctx = DrawContext(model=model, train_data=train_data, config=config, device=device, generator=generator,
-                      rewind_state=rewind_state, progress=progress)
-    drawn: Drawn = get_method(config.method)(ctx)
-    model.load_state_dict(rewind_state)  # whatever the method did, training starts from theta_k
-    draw_seconds = time.perf_counter() - t1
-
-    ticket = drawn.ticket
-    if config.ablation:
-        ticket = apply_ablation(config.ablation, ticket, model, config, generator, scores=drawn.scores)
-
-    t2 = time.perf_counter()
-    k = steps_at_batch(config.rewind_step, config.batch_size)
-    trained = train(model, train_data, config.schedule, ticket=ticket, start_step=k, generator=generator,
-                    precision=config.precision, progress=progress)
-    train_seconds = time.perf_counter() - t2
-
-    metrics = evaluate(model, test_data, topk=(1, 3, 5))
-    metrics.update(density=ticket.density, num_kept=ticket.num_kept, num_total=ticket.num_total,
-                   layer_density=ticket.layer_densities(), layer_size=ticket.layer_sizes(),
-                   collapsed_layers=ticket.collapsed_layers())
-    timings = {"rewind": rewind_seconds, "draw": draw_seconds, "train": train_seconds,
-               "total": time.perf_counter() - t0}
-    epochs = {"rewind": rewind_epochs, "draw": drawn.epochs, "train": trained.epochs,
-              "total": rewind_epochs + drawn.epochs + trained.epochs}
-    return RunResult(config, ticket.to("cpu"), metrics, timings, epochs, info=drawn.info)

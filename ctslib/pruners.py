@@ -288,7 +288,7 @@ def ltr_schedule(num_total: int, density: float, rate: float) -> list[int]:
     target = num_to_keep(density, num_total)
     counts: list[int] = []
     r = 0
-    while not counts or counts[-1] > target:
+    while (counts[-1] if counts else num_total) > target:  # density 1: no round at all
         r += 1
         counts.append(max(target, int(round(num_total * (1 - rate) ** r))))
     return counts
@@ -312,7 +312,7 @@ def ltr(model: nn.Module, train_data: ImageData, schedule: Schedule, density: fl
     density = check_density(density)
     net = copy.deepcopy(model)
     names = prunable_names(net)
-    ticket = Ticket({n: torch.ones_like(p, dtype=torch.bool) for n, p in net.named_parameters() if n in names})
+    ticket = Ticket.dense(net)
     counts = ltr_schedule(ticket.num_total, density, rate)
     scores = {n: torch.zeros_like(m, dtype=torch.float32) for n, m in ticket.masks.items()}
     tickets: dict[float, Ticket] = {}

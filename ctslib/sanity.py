@@ -118,7 +118,8 @@ def apply_ablation(name: str, ticket: Ticket, model: nn.Module, config: RunConfi
 
 # --- objective evaluation (Figs. 1, 7, 8) --------------------------------------------------------
 
-def fixed_eval_batches(data: ImageData, n_batches: int, batch_size: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def fixed_eval_batches(data: ImageData, n_batches: int, batch_size: int,
+                       seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """`n_batches` batches of `batch_size` examples, un-augmented, chosen by `seed` only (the same on any
     device and for any caller), so tickets from different methods are scored on identical data."""
     if n_batches < 1:

@@ -1,0 +1,104 @@
+"""Every notebook runs at the smoke scale (`CTS_SCALE=smoke`, a private `CTS_STORE`) within 60 seconds and
+shows what it should.
+
+The notebooks of the book are executed once, by the book's own build (tests/book_helpers.py, shared with
+tests/test_book.py: jupyter-book runs each notebook with nbclient, timing it); the others (the live mask
+explorer) are executed here with nbclient. One notebook is also run through papermill with parameters, as
+`papermill notebooks/fig4.ipynb out.ipynb -p model resnet20` would. Outside this suite:
+`CTS_SCALE=smoke pytest --nbmake notebooks/` runs them with nbmake.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from book_helpers import NOTEBOOK_SECONDS, NOTEBOOKS, build_smoke_book, smoke_env, toc_files
+from conftest import needs_fashion_mnist
+
+pytestmark = [needs_fashion_mnist, pytest.mark.slow]
+
+IN_BOOK = sorted(Path(p).name for p in toc_files() if p.startswith("notebooks/"))
+ALL = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+# what each notebook must show (an output of this MIME type)
+EXPECTED = {**{f"fig{i}": "image/png" for i in range(1, 9)}, "explorer": "image/png", "table1": "text/html",
+            "table2": "text/html", "claims": "text/html", "benchmarks": "text/markdown"}
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    book = build_smoke_book(tmp_path_factory)
+    book.check_built()
+    return book
+
+
+def outputs(nb) -> list[dict]:
+    return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+
+
+def check_outputs(name: str, nb) -> None:
+    errors = [o for o in outputs(nb) if o.get("output_type") == "error"]
+    assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
+    kinds = {k for o in outputs(nb) for k in o.get("data", {})}
+    if name in EXPECTED:
+        assert EXPECTED[name] in kinds, f"{name} shows no {EXPECTED[name]} (it shows {sorted(kinds)})"
+
+
+def test_every_notebook_is_covered():
+    assert set(IN_BOOK) <= set(ALL), f"_toc.yml names notebooks that do not exist: {set(IN_BOOK) - set(ALL)}"
+    for name in ALL:
+        nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        assert not outputs(nb), f"{name}.ipynb is stored with outputs; clear them (the book executes it)"
+        if name.startswith(("fig", "table")):
+            params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+            assert len(params) == 1, f"{name} needs one cell tagged 'parameters'"
+            for field in ("model", "dataset", "scale", "densities", "seeds"):
+                assert f"\n{field} = " in "\n" + params[0].source, f"{name}'s parameters cell lacks {field}"
+            assert 'os.environ.get("CTS_SCALE", "cpu")' in params[0].source
+
+
+@pytest.mark.parametrize("name", IN_BOOK)
+def test_book_notebook_runs_at_smoke_scale(book, name):
+    executed = book.executed / f"{name}.ipynb"
+    assert executed.is_file(), f"the book build did not execute {name}"
+    check_outputs(name, nbformat.read(executed, as_version=4))
+    seconds = book.notebook_seconds.get(name)
+    assert seconds is not None, f"no execution time for {name} in the build log"
+    assert seconds <= NOTEBOOK_SECONDS, f"{name} took {seconds:.0f} s at the smoke scale (limit {NOTEBOOK_SECONDS} s)"
+
+
+@pytest.mark.parametrize("name", sorted(set(ALL) - set(IN_BOOK)))
+def test_other_notebook_runs_at_smoke_scale(book, name):
+    from nbclient import NotebookClient
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    start = time.perf_counter()
+    env = smoke_env(book.store)
+    client = NotebookClient(nb, timeout=NOTEBOOK_SECONDS, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    with pytest.MonkeyPatch.context() as mp:  # the kernel inherits this process's environment
+        for key in ("CTS_SCALE", "CTS_STORE", "PYTHONPATH"):
+            mp.setenv(key, env[key])
+        client.execute()
+    seconds = time.perf_counter() - start
+    check_outputs(name, nb)
+    assert seconds <= NOTEBOOK_SECONDS, f"{name} took {seconds:.0f} s (limit {NOTEBOOK_SECONDS} s)"
+
+
+def test_papermill_parameters(book, tmp_path):
+    """Parameters injected by papermill reach the notebook (here: one seed and one of the smoke densities)."""
+    import papermill
+    out = tmp_path / "table2.ipynb"
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in smoke_env(book.store).items():
+            if key in ("CTS_SCALE", "CTS_STORE", "PYTHONPATH"):
+                mp.setenv(key, value)
+        papermill.execute_notebook(str(NOTEBOOKS / "table2.ipynb"), str(out), cwd=str(NOTEBOOKS),
+                                   parameters={"densities": [0.8 ** 3], "seeds": [0]}, progress_bar=False,
+                                   kernel_name="python3", execution_timeout=NOTEBOOK_SECONDS)
+    nb = nbformat.read(out, as_version=4)
+    check_outputs("table2", nb)
+    html = "".join(o["data"].get("text/html", "") for o in outputs(nb) if "data" in o)
+    assert "48.8%" in html and "73.8%" not in html, "the injected densities did not reach the table"
