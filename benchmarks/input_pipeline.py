@@ -8,7 +8,8 @@ they differ only in where (x, y) come from:
   pad-and-crop by 4 px, batched on the device) and normalisation, every batch;
 - `premade`: a list of already normalised float batches on the device (no input work at all).
 Throughput = examples / second; the score is premade time / batches time per interleaved repeat
-(the fraction of the no-input-cost throughput the real path keeps). `pipeline_only` times `Batches` alone.
+(the fraction of the no-input-cost throughput the real path keeps). `pipeline_only` times `Batches` alone,
+`pipeline_only_before` the same batches made the way they were before the performance work (naive_data.py).
 
 Workloads: ResNet-20 on CIFAR-10-shaped uint8 data generated in memory (CIFAR-10 is not downloadable here),
 with augmentation as the CIFAR-10 schedule; LeNet-300-100 on Fashion-MNIST (real data when installed),
@@ -26,6 +27,7 @@ import common
 from ctslib.data import Batches, ImageData, dataset_info, load_dataset
 from ctslib.models import build_model
 from ctslib.training import Schedule, make_optimizer
+from naive_data import naive_iter
 
 TARGET = 0.90
 
@@ -67,12 +69,16 @@ def workload(model_name: str, dataset: str, augment: bool, batch: int, steps: in
             loss.backward()
             optimizer.step()
 
-    def pipeline_only():
-        for x, y in batches:
-            pass
-        return x
+    def pipeline_only(make_iter):
+        def run():
+            for x, y in make_iter():
+                pass
+            return x
+        return run
 
-    fns = {"batches": lambda: train_on(batches), "premade": lambda: train_on(premade), "pipeline_only": pipeline_only}
+    fns = {"batches": lambda: train_on(batches), "premade": lambda: train_on(premade),
+           "pipeline_only": pipeline_only(lambda: iter(batches)),
+           "pipeline_only_before": pipeline_only(lambda: naive_iter(batches))}
     return fns, source, len(data)
 
 
@@ -95,8 +101,11 @@ def main() -> None:
         entry = {"model": model_name, "data": source, "augment": augment, "batch": batch, "steps_per_epoch": steps,
                  "repeats": repeats, "throughput_fraction": kept,
                  "examples_per_second": {k: common.quantiles([n / s for s in v]) for k, v in samples.items()
-                                         if k != "pipeline_only"},
+                                         if k in ("batches", "premade")},
                  "pipeline_ms_per_batch": common.quantiles([1e3 * s / steps for s in samples["pipeline_only"]]),
+                 "pipeline_ms_per_batch_before": common.quantiles([1e3 * s / steps
+                                                                   for s in samples["pipeline_only_before"]]),
+                 "pipeline_speedup": common.paired_ratios(samples["pipeline_only_before"], samples["pipeline_only"]),
                  "train_ms_per_step": {k: common.quantiles([1e3 * s / steps for s in samples[k]])
                                        for k in ("batches", "premade")}}
         results.append(entry)
@@ -104,10 +113,11 @@ def main() -> None:
                      "premade ex/s": f"{entry['examples_per_second']['premade']['median']:.0f}",
                      "Batches ex/s": f"{entry['examples_per_second']['batches']['median']:.0f}",
                      "input ms/batch": common.fmt_q(entry["pipeline_ms_per_batch"], digits=3),
+                     "before ms/batch": common.fmt_q(entry["pipeline_ms_per_batch_before"], digits=3),
                      "kept median [IQR]": common.fmt_q(kept, digits=3), "target": f">= {TARGET}"})
         print(f"done {model_name} {dataset} augment={augment}", flush=True)
     print(common.table(rows, ["model", "data", "augment", "batch", "premade ex/s", "Batches ex/s", "input ms/batch",
-                              "kept median [IQR]", "target"]))
+                              "before ms/batch", "kept median [IQR]", "target"]))
     common.write_json("input_pipeline", args, device, {"target": TARGET, "workloads": results,
                                                        "precision": args.precision,
                                                        "channels_last": args.channels_last})

@@ -10,7 +10,8 @@
   `zero_grad / forward / cross-entropy / backward / step`. The transforms are written in torch, per sample,
   as torchvision's would run (torchvision itself does not import next to this CPU torch). Same model, same
   data, same optimizer settings.
-Score: ctslib throughput / DataLoader throughput, per interleaved repeat (>= 1: ours is not slower).
+Score: ctslib throughput / DataLoader throughput, per interleaved repeat (>= 1: ours is not slower); the
+same for the input alone (`*_input_only`: one epoch of batches, no training), which is all that differs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 import common
+from ctslib.data import Batches
 from ctslib.models import build_model
 from ctslib.training import Schedule, make_optimizer, train
 from input_pipeline import make_data
@@ -76,6 +78,8 @@ def main() -> None:
                   precision=args.precision, device=device)
 
         fns = {"ctslib": ours}
+        input_only = {"ctslib": lambda: list(Batches(data_dev, batch, shuffle=True, augment=augment, device=device,
+                                                     generator=gen))}
         dataset_obj = PerSampleDataset(data.images, data.labels, info.mean, info.std, augment)
         for w in workers:
             torch.manual_seed(0)
@@ -93,24 +97,34 @@ def main() -> None:
                     loss.backward()
                     opt.step()
             fns[f"dataloader_w{w}"] = theirs
+            input_only[f"dataloader_w{w}"] = lambda loader=loader: [(x.to(device), y.to(device)) for x, y in loader]
 
-        repeats = args.repeats or (2 if args.tiny else (9 if model_name == "lenet300" else 5))
+        repeats = args.repeats or (2 if args.tiny else 9)
+        fns.update({f"{k}_input_only": v for k, v in input_only.items()})
         samples = common.interleaved(fns, repeats=repeats, inner=1, warmup=1, device=device)
         n = len(data)
         entry = {"model": model_name, "data": source, "augment": augment, "batch": batch, "steps": steps,
                  "repeats": repeats,
                  "examples_per_second": {k: common.quantiles([n / s for s in v]) for k, v in samples.items()},
                  "ours_over_theirs": {k: common.paired_ratios(v, samples["ctslib"])
-                                      for k, v in samples.items() if k != "ctslib"}}
+                                      for k, v in samples.items() if k.startswith("dataloader") and "input" not in k},
+                 "input_only_ms_per_batch": {k: common.quantiles([1e3 * s / steps for s in samples[f"{k}_input_only"]])
+                                             for k in input_only},
+                 "input_only_ours_over_theirs": {k: common.paired_ratios(samples[f"{k}_input_only"],
+                                                                         samples["ctslib_input_only"])
+                                                 for k in input_only if k != "ctslib"}}
         results.append(entry)
-        for k in fns:
+        for k in input_only:
             rows.append({"model": model_name, "augment": augment, "batch": batch, "loop": k,
-                         "examples/s median": f"{entry['examples_per_second'][k]['median']:.0f}",
-                         "ctslib speed / this, median [IQR]":
-                             "" if k == "ctslib" else common.fmt_q(entry["ours_over_theirs"][k])})
+                         "training examples/s": f"{entry['examples_per_second'][k]['median']:.0f}",
+                         "ctslib speed / this [IQR]":
+                             "" if k == "ctslib" else common.fmt_q(entry["ours_over_theirs"][k]),
+                         "input only, ms/batch": common.fmt_q(entry["input_only_ms_per_batch"][k], digits=3),
+                         "input: ctslib speed / this [IQR]":
+                             "" if k == "ctslib" else common.fmt_q(entry["input_only_ours_over_theirs"][k])})
         print(f"done {model_name}", flush=True)
-    print(common.table(rows, ["model", "augment", "batch", "loop", "examples/s median",
-                              "ctslib speed / this, median [IQR]"]))
+    print(common.table(rows, ["model", "augment", "batch", "loop", "training examples/s", "ctslib speed / this [IQR]",
+                              "input only, ms/batch", "input: ctslib speed / this [IQR]"]))
     common.write_json("vs_dataloader", args, device, {"workloads": results, "workers": workers,
                                                       "target": "ctslib speed / DataLoader speed >= 1"})
 

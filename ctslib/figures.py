@@ -664,7 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               flush=True)
     start = time.perf_counter()
     computed = 0
-    bar = tqdm(configs, desc=f"runs ({scale})", unit="run", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(configs, desc=f"runs ({scale})", unit="run", disable=not progress, file=sys.stderr)
     try:
         for config in bar:
             bar.set_postfix_str(f"{display_name(config)}{'+' + config.ablation if config.ablation else ''} "

@@ -125,7 +125,7 @@ def accuracy_vs_density(df: pd.DataFrame, hue: str = "name", order: Sequence[str
     ax.set_ylabel(f"test accuracy ({metric.replace('top', 'top-')}, %)")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8, ncol=2, loc="lower left")
+    ax.legend(fontsize=8, ncol=2, loc="best")
     return fig if fig is not None else ax.figure
 
 
@@ -207,9 +207,14 @@ def objectives_vs_density(values: pd.DataFrame, objectives: Sequence[str], title
                                                   if o in set(part["name"])])
         _density_axis(ax, part["density"].tolist() or [1.0])
         ax.set_title(label, fontsize=9)
-        ax.legend(fontsize=7)
     for ax in axes[len(objectives):]:
         ax.set_visible(False)
+    handles = {}
+    for ax in axes[:len(objectives)]:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(name, handle)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(4, len(handles)),
+               fontsize=8)
     if title:
         fig.suptitle(title)
     return fig

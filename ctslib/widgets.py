@@ -47,13 +47,14 @@ def setting_label(config: RunConfig) -> str:
             f"{figures.DATASET_NAMES.get(config.dataset, config.dataset)}, {config.epochs} epochs, {data}")
 
 
-def run_index(store=None, configs: Sequence[RunConfig] | None = None) -> pd.DataFrame:
-    """The finished runs to explore (of `configs`, or every run in the store): one row each with run_id,
-    label, setting, model, dataset, density, seed and the config. Dense runs are left out."""
+def run_index(store=None, configs: Sequence[RunConfig] | None = None, compute: bool = False) -> pd.DataFrame:
+    """The finished runs to explore (of `configs`, computing missing ones if `compute`, or every run in the
+    store): one row each with run_id, label, setting, model, dataset, density, seed and the config. Dense
+    runs are left out."""
     from .store import RunStore
     store = store if store is not None else RunStore()
     if configs is not None:
-        records = [store.get(c, compute=False) for c in configs if store.has(c)]
+        records = [store.get(c) for c in configs if compute or store.has(c)]
     else:
         records = store.records()
     rows = []
@@ -290,11 +291,13 @@ class MaskExplorer:
 
 
 def snapshot(store=None, configs: Sequence[RunConfig] | None = None, methods: Sequence[str] | None = None,
-             density: float | None = None, seed: int | None = None, layer: str | None = None) -> Figure | None:
-    """A static picture of the explorer (for the book): the given state, defaults for what is not given."""
+             density: float | None = None, seed: int | None = None, layer: str | None = None,
+             compute: bool = True) -> Figure | None:
+    """A static picture of the explorer (for the book): the given state, defaults for what is not given.
+    With `configs`, their runs (computed first if missing and `compute`); else every run in the store."""
     from .store import RunStore
     store = store if store is not None else RunStore()
-    index = run_index(store, configs)
+    index = run_index(store, configs, compute=compute)
     c = choices(index)
     if not c["densities"]:
         return None

@@ -1,5 +1,7 @@
 """Shared by tests/test_book.py and tests/test_notebooks.py: one build of the book at the smoke scale per test
-session (jupyter-book executes every notebook of the book through a private run store), reused by both."""
+session, reused by both. As `scripts/build_book.sh` does, the runs are computed first into a private run store
+(`python -m ctslib.figures --scale smoke`), then `jupyter-book build` executes every notebook of the book,
+each reading its runs from that store."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class SmokeBook:
     seconds: float
     store: Path
     notebook_seconds: dict      # notebook name -> execution seconds reported by myst-nb
+    precompute_seconds: float   # python -m ctslib.figures --scale smoke, before the build
 
     def check_built(self) -> None:
         if self.returncode != 0:
@@ -50,6 +53,12 @@ def build_smoke_book(tmp_path_factory) -> SmokeBook:
         return _CACHE["book"]
     base = tmp_path_factory.getbasetemp()
     out, store = base / "smoke-book", base / "smoke-store"
+    # as scripts/build_book.sh: every run first (python -m ctslib.figures), then the book, whose notebooks
+    # read the runs from the store
+    from ctslib import figures
+    start = time.perf_counter()
+    assert figures.main(["--scale", "smoke", "--store", str(store), "--no-progress"]) == 0
+    precompute_seconds = time.perf_counter() - start
     cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
            "build", str(ROOT / "book"), "--path-output", str(out)]
     start = time.perf_counter()
@@ -61,7 +70,7 @@ def build_smoke_book(tmp_path_factory) -> SmokeBook:
     times = {Path(m.group(1)).stem: float(m.group(2))
              for m in re.finditer(r"(\S+\.ipynb): Executed notebook in ([0-9.]+) seconds", log)}
     book = SmokeBook(out / "_build" / "html", out / "_build" / "jupyter_execute" / "notebooks", log,
-                     proc.returncode, seconds, store, times)
+                     proc.returncode, seconds, store, times, precompute_seconds)
     _CACHE["book"] = book
     return book
 

@@ -83,6 +83,8 @@ def test_input_pipeline(tmp_path):
     for w in record["workloads"]:
         positive_quantiles(w["throughput_fraction"])
         positive_quantiles(w["pipeline_ms_per_batch"])
+        positive_quantiles(w["pipeline_ms_per_batch_before"])
+        positive_quantiles(w["pipeline_speedup"])
         for contender in ("batches", "premade"):
             positive_quantiles(w["examples_per_second"][contender])
             positive_quantiles(w["train_ms_per_step"][contender])
@@ -95,6 +97,8 @@ def test_vs_dataloader(tmp_path):
         positive_quantiles(w["examples_per_second"]["ctslib"])
         positive_quantiles(w["examples_per_second"]["dataloader_w0"])
         positive_quantiles(w["ours_over_theirs"]["dataloader_w0"])
+        positive_quantiles(w["input_only_ours_over_theirs"]["dataloader_w0"])
+        positive_quantiles(w["input_only_ms_per_batch"]["ctslib"])
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS reset needs Linux /proc")
@@ -140,3 +144,22 @@ def test_optimised_step_matches_the_direct_one(one_thread):
             assert torch.allclose(fast.alpha_logit.detach(), direct.alpha_logit.detach(), atol=1e-4), (objective, step)
             assert float(fast.lam) == pytest.approx(float(direct.lam), rel=1e-4, abs=1e-7), (objective, step)
             assert fast.ticket() == direct.ticket(), (objective, step)
+
+
+def test_batches_are_the_same_as_before_the_performance_work():
+    sys.path.insert(0, str(BENCH))
+    try:
+        from naive_data import naive_iter
+    finally:
+        sys.path.remove(str(BENCH))
+    from ctslib.data import Batches, ImageData, dataset_info
+
+    g = torch.Generator().manual_seed(0)
+    data = ImageData(torch.randint(0, 256, (300, 3, 32, 32), dtype=torch.uint8, generator=g),
+                     torch.randint(0, 10, (300,), generator=g), dataset_info("cifar10"))
+    for augment in (False, True):
+        now = list(Batches(data, 64, augment=augment, generator=torch.Generator().manual_seed(1)))
+        before = list(naive_iter(Batches(data, 64, augment=augment, generator=torch.Generator().manual_seed(1))))
+        assert len(now) == len(before) == 5
+        for (x, y), (x0, y0) in zip(now, before):
+            assert torch.equal(x, x0) and torch.equal(y, y0)
