@@ -21,10 +21,11 @@ analytically, the sparsity gradient in one pass, and Adam's fused kernel.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Any, Callable, ContextManager, Iterable, Literal
 
 import torch
 from torch import nn
@@ -246,6 +247,27 @@ class ConcreteSearch:
     def ticket_scores(self) -> dict[str, torch.Tensor]:
         return self.masks(self.alpha_logit.detach())
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed search needs (on the CPU): alpha_logit, lambda, optimizers, steps, trace."""
+        state = {"alpha_logit": self.alpha_logit.detach().cpu().clone(), "adam": self.optimizer.state_dict(),
+                 "lam": self.lam.detach().cpu().clone(), "steps_done": self.steps_done,
+                 "trace": self.trace.detach().cpu().clone()}
+        if self.settings.step == "lagrange":
+            state["lam_param"] = self.lam_param.detach().cpu().clone()
+            state["lam_adam"] = self.lam_optimizer.state_dict()
+        return state
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.alpha_logit.copy_(state["alpha_logit"])
+        self.optimizer.load_state_dict(state["adam"])
+        self.lam = state["lam"].to(self.lam.device)
+        self.steps_done = int(state["steps_done"])
+        self.trace.copy_(state["trace"])
+        if self.settings.step == "lagrange":
+            self.lam_param.copy_(state["lam_param"])
+            self.lam_optimizer.load_state_dict(state["lam_adam"])
+
     def result(self, seconds: float = 0.0) -> SearchResult:
         trace = self.trace[: self.steps_done].cpu()
         return SearchResult(ticket=self.ticket(), alpha_logit=self.alpha_logit.detach().clone(), shapes=self.shapes,
@@ -261,6 +283,39 @@ def _adam(params: list[torch.Tensor], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
+def run(cts: "ConcreteSearch", batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, progress: bool = False,
+        on_pass_end: Callable[["ConcreteSearch"], None] | None = None,
+        autocast: ContextManager[Any] | None = None) -> None:
+    """Algorithm 3's loop (steps 3-7): re-iterate `batches` until `cts.total_steps` steps are done.
+
+    Starts from `cts.steps_done`, so a search restored with `load_state_dict` resumes where it stopped.
+    `on_pass_end(cts)` runs after every full pass over `batches` that leaves steps to do (checkpoints).
+    The model runs in train mode (BatchNorm with batch statistics); its mode is restored afterwards.
+    """
+    model = cts.net.model
+    was_training = model.training
+    model.train()
+    autocast = autocast or contextlib.nullcontext()
+    bar = _progress(cts.total_steps, progress, f"CTS_{cts.objective.name} search")
+    bar.update(cts.steps_done)
+    try:
+        while cts.steps_done < cts.total_steps:
+            n_before = cts.steps_done
+            for x, y in batches:
+                with autocast:
+                    cts.step(x, y)
+                bar.update(1)
+                if cts.steps_done == cts.total_steps:
+                    break
+            if cts.steps_done == n_before:
+                raise ValueError("the batches given to the search yielded no batch")
+            if on_pass_end is not None and cts.steps_done < cts.total_steps:
+                on_pass_end(cts)
+    finally:
+        bar.close()
+        model.train(was_training)
+
+
 def search(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], density: float,
            objective: str | Objective = "kl", *, steps: int, settings: SearchSettings = SearchSettings(),
            prunable: list[str] | None = None, generator: torch.Generator | None = None,
@@ -269,27 +324,11 @@ def search(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]
 
     `batches` is re-iterated (epoch after epoch) until `steps` search steps are done: pass e.g. a
     `ctslib.data.Batches` without augmentation (the paper searches on un-augmented data). The model's
-    weights are frozen during the search and returned untouched; the model is run in train mode
-    (BatchNorm with batch statistics) and its mode restored afterwards.
+    weights are frozen during the search and returned untouched.
     """
     cts = ConcreteSearch(model, density, objective, steps, settings, prunable, generator)
-    was_training = model.training
-    model.train()
     start = time.perf_counter()
-    bar = _progress(steps, progress, f"CTS_{cts.objective.name} search")
-    try:
-        while cts.steps_done < steps:
-            n_before = cts.steps_done
-            for x, y in batches:
-                cts.step(x, y)
-                bar.update(1)
-                if cts.steps_done == steps:
-                    break
-            if cts.steps_done == n_before:
-                raise ValueError("the batches given to search() yielded no batch")
-    finally:
-        bar.close()
-        model.train(was_training)
+    run(cts, batches, progress=progress)
     return cts.result(time.perf_counter() - start)
 
 

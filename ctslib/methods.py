@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .config import RunConfig
-from .cts import SearchSettings, search
+from .cts import SearchResult, SearchSettings, search
 from .data import Batches, ImageData
 from .tickets import Ticket, prunable_parameters
 
@@ -61,10 +61,21 @@ def draw_cts(ctx: DrawContext) -> Drawn:
     cfg = ctx.config
     batches = Batches(ctx.train_data, cfg.batch_size, shuffle=True, augment=False, device=ctx.device,
                       generator=ctx.generator)
-    steps = max(1, round(cfg.search_epochs * len(batches)))
+    steps = search_steps(cfg, len(batches))
     result = search(ctx.model, batches, cfg.density, cfg.objective, steps=steps,
                     settings=SearchSettings(step=cfg.step), generator=ctx.generator, progress=ctx.progress)
-    trace_every = max(1, steps // 200)  # keep ~200 points of the search trace in the record
+    return drawn_from_search(result, steps_per_epoch=len(batches))
+
+
+def search_steps(config: RunConfig, steps_per_epoch: int) -> int:
+    """CTS search steps for `config.search_epochs` passes over batches of the training set."""
+    return max(1, round(config.search_epochs * steps_per_epoch))
+
+
+def drawn_from_search(result: SearchResult, steps_per_epoch: int) -> Drawn:
+    """The Drawn of a CTS search: its ticket, alpha_logit as scores and ~200 points of its trace."""
+    steps = result.steps
+    trace_every = max(1, steps // 200)
     info = {"search_steps": steps,
             "final_expected_density": result.expected_density[-1],
             "final_lambda": result.lam[-1],
@@ -72,7 +83,7 @@ def draw_cts(ctx: DrawContext) -> Drawn:
                       "objective": result.objective[::trace_every],
                       "expected_density": result.expected_density[::trace_every],
                       "lam": result.lam[::trace_every]}}
-    return Drawn(result.ticket, epochs=steps / len(batches), info=info,
+    return Drawn(result.ticket, epochs=steps / steps_per_epoch, info=info,
                  scores={n: a.clone() for n, a in result.ticket_scores().items()})
 
 

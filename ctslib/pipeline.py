@@ -476,28 +476,6 @@ def _rewind_phase(model: nn.Module, data: RunData, config: RunConfig, device: to
     return {"state": _state(model), "epochs": epochs, "seconds": seconds}
 
 
-def _search_state(search) -> dict[str, Any]:
-    state = {"alpha_logit": search.alpha_logit.detach().cpu().clone(), "adam": search.optimizer.state_dict(),
-             "lam": search.lam.detach().cpu().clone(), "steps_done": search.steps_done,
-             "trace": search.trace.detach().cpu().clone()}
-    if hasattr(search, "lam_param"):
-        state["lam_param"] = search.lam_param.detach().cpu().clone()
-        state["lam_adam"] = search.lam_optimizer.state_dict()
-    return state
-
-
-@torch.no_grad()
-def _restore_search(search, state: dict[str, Any]) -> None:
-    search.alpha_logit.copy_(state["alpha_logit"])
-    search.optimizer.load_state_dict(state["adam"])
-    search.lam = state["lam"].to(search.lam.device)
-    search.steps_done = int(state["steps_done"])
-    search.trace.copy_(state["trace"])
-    if "lam_param" in state:
-        search.lam_param.copy_(state["lam_param"])
-        search.lam_optimizer.load_state_dict(state["lam_adam"])
-
-
 def _sync_trace(search) -> None:
     """Under DDP each rank traced R_b of its slice: replace it by the mean over the (equal) slices, i.e. the
     global batch's R_b. Idempotent (averaging values equal on every rank changes nothing)."""
@@ -513,61 +491,36 @@ def draw_cts_resumable(ctx: DrawContext, data: RunData, ckpt: Checkpoints | None
 
     Returns the Drawn and the search's seconds across resumptions.
     """
-    from .cts import ConcreteSearch, SearchSettings, _progress
+    from .cts import ConcreteSearch, SearchSettings, run
+    from .methods import drawn_from_search, search_steps
     cfg = ctx.config
     ckpt = ckpt or Checkpoints(None, cfg.run_id)
     batches = data.train_batches(augment=False, generator=ctx.generator)
     steps_per_epoch = len(batches)
-    steps = max(1, round(cfg.search_epochs * steps_per_epoch))
-    search = ConcreteSearch(ctx.model, cfg.density, cfg.objective, steps, SearchSettings(step=cfg.step),
-                            generator=ctx.generator)
+    cts = ConcreteSearch(ctx.model, cfg.density, cfg.objective, search_steps(cfg, steps_per_epoch),
+                         SearchSettings(step=cfg.step), generator=ctx.generator)
     passes, seconds_before = 0, 0.0
     if saved is not None and saved.get("phase") == "draw" and "search" in saved:
-        _restore_search(search, saved["search"])
+        cts.load_state_dict(saved["search"])
         _restore(saved, None, None, ctx.generator)
         passes, seconds_before = int(saved["epoch"]), float(saved["seconds"])
     if hasattr(batches, "epoch"):
         batches.epoch = passes
-    was_training = ctx.model.training
-    ctx.model.train()
     start = time.perf_counter()
-    bar = _progress(steps, ctx.progress, f"CTS_{search.objective.name} search")
-    bar.update(search.steps_done)
-    autocast = _autocast(ctx.device, cfg.precision)  # bf16 on request (off for fp32: exactly draw_cts)
-    try:
-        while search.steps_done < steps:  # as cts.search: re-iterate the batches until `steps` steps
-            before = search.steps_done
-            for x, y in batches:
-                with autocast:
-                    search.step(x, y)
-                bar.update(1)
-                if search.steps_done == steps:
-                    break
-            if search.steps_done == before:
-                raise ValueError("the training set yielded no batch for the search")
-            passes += 1
-            if search.steps_done < steps:
-                _sync_trace(search)
-                ckpt.save("progress", _progress_blob("draw", search.steps_done, passes, None, None, ctx.generator,
-                                                     seconds_before + time.perf_counter() - start,
-                                                     search=_search_state(search)))
-    finally:
-        bar.close()
-        ctx.model.train(was_training)
+
+    def checkpoint(cts: ConcreteSearch) -> None:
+        nonlocal passes
+        passes += 1
+        _sync_trace(cts)
+        ckpt.save("progress", _progress_blob("draw", cts.steps_done, passes, None, None, ctx.generator,
+                                             seconds_before + time.perf_counter() - start,
+                                             search=cts.state_dict()))
+
+    # bf16 on request (off for fp32: exactly draw_cts)
+    run(cts, batches, progress=ctx.progress, on_pass_end=checkpoint, autocast=_autocast(ctx.device, cfg.precision))
     seconds = seconds_before + time.perf_counter() - start
-    _sync_trace(search)
-    result = search.result(seconds)
-    trace_every = max(1, steps // 200)  # keep ~200 points of the search trace in the record (as draw_cts)
-    info = {"search_steps": steps,
-            "final_expected_density": result.expected_density[-1],
-            "final_lambda": result.lam[-1],
-            "trace": {"step": list(range(0, steps, trace_every)),
-                      "objective": result.objective[::trace_every],
-                      "expected_density": result.expected_density[::trace_every],
-                      "lam": result.lam[::trace_every]}}
-    drawn = Drawn(result.ticket, epochs=steps / steps_per_epoch, info=info,
-                  scores={n: a.clone() for n, a in result.ticket_scores().items()})
-    return drawn, seconds
+    _sync_trace(cts)
+    return drawn_from_search(cts.result(seconds), steps_per_epoch), seconds
 
 
 def _draw_phase(model: nn.Module, data: RunData, config: RunConfig, device: torch.device,
