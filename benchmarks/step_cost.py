@@ -5,6 +5,7 @@
 Contenders, all interleaved in one process (see common.py):
 - `train`: the body of `ctslib.training.train`'s loop — learning rate, forward, cross-entropy, backward,
   SGD (`make_optimizer`: momentum 0.9, weight decay 1e-3), re-masking (`MaskedWeights`, a 20%-density ticket);
+  `train_before`: the same with torch's default (unfused) SGD, as `make_optimizer` was before;
 - `cts_<objective>`: `ConcreteSearch.step` (GRADBALANCE, density 1%) for each of the six objectives;
 - `cts_kl_before`, `cts_task_before`, `cts_feature_before`: the step as it was before the performance work
   (`naive_cts.py`);
@@ -38,7 +39,8 @@ TARGETS = {"cts_kl": 1.4, "cts_task": 1.15}
 BEFORE = ("kl", "task", "feature")  # objectives also timed with the step as it was (naive_cts.py)
 
 
-def contenders(model_name: str, batch: int, device: torch.device, args, total_steps: int) -> tuple[dict, int]:
+def contenders(model_name: str, batch: int, device: torch.device, args, total_steps: int,
+               objectives: list[str]) -> tuple[dict, int]:
     channels, size = SHAPES[model_name]
     torch.manual_seed(0)
     model = build_model(model_name, in_channels=channels, image_size=size, num_classes=10).to(device)
@@ -49,27 +51,35 @@ def contenders(model_name: str, batch: int, device: torch.device, args, total_st
     d = sum(p.numel() for p in prunable_parameters(model).values())
 
     # the training step: a copy of the model, trained masked by a random 20% ticket
-    net = copy.deepcopy(model)
     schedule = Schedule(epochs=1, batch_size=batch, augment=False)
-    optimizer = make_optimizer(net, schedule)
-    ticket = Ticket.from_scores({n: torch.rand(p.shape, device=device) for n, p in prunable_parameters(net).items()}, 0.2)
-    masked = MaskedWeights(net, ticket)
-    state = {"step": 0}
+    ticket = Ticket.from_scores({n: torch.rand(p.shape, device=device) for n, p in prunable_parameters(model).items()},
+                                0.2)
 
-    def train_step():  # as the loop body of ctslib.training.train
-        lr = schedule.lr_at(state["step"], 1000)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with autocast():
-            loss = F.cross_entropy(net(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        masked.apply()
-        state["step"] += 1
-        return loss.detach()
+    def make_train_step(before: bool):
+        net = copy.deepcopy(model)
+        if before:  # the optimizer as it was: torch's default (per-tensor, unfused) SGD
+            optimizer = torch.optim.SGD(net.parameters(), lr=schedule.lr, momentum=schedule.momentum,
+                                        weight_decay=schedule.weight_decay)
+        else:
+            optimizer = make_optimizer(net, schedule)
+        masked = MaskedWeights(net, ticket)
+        state = {"step": 0}
 
-    fns = {"train": train_step}
+        def train_step():  # as the loop body of ctslib.training.train
+            lr = schedule.lr_at(state["step"], 1000)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with autocast():
+                loss = F.cross_entropy(net(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            masked.apply()
+            state["step"] += 1
+            return loss.detach()
+        return train_step
+
+    fns = {"train": make_train_step(before=False), "train_before": make_train_step(before=True)}
 
     def cts_step(search):
         def step():
@@ -77,9 +87,9 @@ def contenders(model_name: str, batch: int, device: torch.device, args, total_st
                 return search.step(x, y)
         return step
 
-    for objective in OBJECTIVES:
+    for objective in objectives:
         fns[f"cts_{objective}"] = cts_step(ConcreteSearch(model, 0.01, objective, total_steps))
-    for objective in BEFORE:
+    for objective in [o for o in BEFORE if o in objectives]:
         fns[f"cts_{objective}_before"] = cts_step(NaiveConcreteSearch(model, 0.01, objective, total_steps))
 
     # floor components
@@ -106,6 +116,7 @@ def contenders(model_name: str, batch: int, device: torch.device, args, total_st
 def main() -> None:
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--configs", default="", help="e.g. lenet300:128,resnet20:128 (default: all)")
+    p.add_argument("--objectives", default=",".join(OBJECTIVES), help="CTS objectives to time (default: all six)")
     args = p.parse_args()
     device = common.setup(args)
     configs = TINY_CONFIGS if args.tiny else CONFIGS
@@ -118,7 +129,8 @@ def main() -> None:
         repeats = args.repeats or (2 if args.tiny else (15 if small else 5))
         inner = 1 if args.tiny else (20 if small else 2)
         warmup = 1 if args.tiny else (5 if small else 1)
-        fns, d = contenders(model_name, batch, device, args, total_steps=warmup + repeats * inner + 1)
+        objectives = args.objectives.split(",")
+        fns, d = contenders(model_name, batch, device, args, warmup + repeats * inner + 1, objectives)
         samples = common.interleaved(fns, repeats=repeats, inner=inner, warmup=warmup, device=device)
         train = samples["train"]
         floors = {"floor_kl": [a + b for a, b in zip(samples["fwd_nograd"], samples["fwd_bwd"])],
@@ -133,11 +145,17 @@ def main() -> None:
                          "ms/step median [IQR]": common.fmt_q(common.quantiles(values), 1e3),
                          "x train median [IQR]": common.fmt_q(ratio),
                          "target": f"<= {TARGETS[name]}" if name in TARGETS else ""})
-        for objective in BEFORE:
+        for objective in [o for o in BEFORE if o in objectives]:
             speedup = common.paired_ratios(samples[f"cts_{objective}_before"], samples[f"cts_{objective}"])
             entry[f"speedup_{objective}"] = speedup
+            # the headline ratio as it was: the old CTS step over the old training step
+            entry[f"before_ratio_{objective}"] = common.paired_ratios(samples[f"cts_{objective}_before"],
+                                                                      samples["train_before"])
             rows.append({"model": model_name, "batch": batch, "contender": f"speed-up cts_{objective} (before/after)",
                          "x train median [IQR]": common.fmt_q(speedup)})
+            rows.append({"model": model_name, "batch": batch,
+                         "contender": f"before: cts_{objective}_before / train_before",
+                         "x train median [IQR]": common.fmt_q(entry[f"before_ratio_{objective}"])})
         results.append(entry)
         print(f"done {model_name} b{batch}", flush=True)
 

@@ -1,8 +1,10 @@
 """Ticket time vs density: wall-clock to draw a ticket with CTS_KL, Quick CTS_KL and LTR (Section V-F).
 
     PYTHONPATH=. python3 benchmarks/ticket_time.py [--tiny] [--threads N] [--examples N] [--epochs T]
+                                                  [--model resnet20 --device cuda]
 
-LeNet-300-100 on Fashion-MNIST (real data when installed, else random uint8 images of its shape).
+LeNet-300-100 on Fashion-MNIST (real data when installed, else random uint8 images of its shape); or
+ResNet-20 on CIFAR-10 (random CIFAR-shaped data when CIFAR-10 is absent; a GPU run).
 All three start from the same rewind point theta_k (k = `--rewind-epochs` of dense training, not counted).
 - LTR: `ctslib.pruners.ltr` (the function behind the registered method "ltr"), 20% of the remaining weights
   pruned per round, each round training from k to T. One run to the lowest density passes through every
@@ -39,30 +41,36 @@ def round_density(r: int) -> float:
     return (1 - RATE) ** r
 
 
-def fashion_mnist(examples: int) -> tuple[ImageData, str]:
+def training_data(dataset: str, examples: int) -> tuple[ImageData, str]:
+    """The training split of `dataset` (Fashion-MNIST or CIFAR-10) if it is on this machine, else random
+    uint8 images of its shape (timings do not depend on the pixels); `examples` > 0 takes a subset."""
+    info = dataset_info(dataset)
     try:
-        data, source = load_dataset("fashion_mnist", "train", download=False), "fashion_mnist"
+        data, source = load_dataset(dataset, "train", download=False), dataset
     except FileNotFoundError:
+        n = examples or (60000 if dataset == "fashion_mnist" else 50000)
         g = torch.Generator().manual_seed(0)
-        images = torch.randint(0, 256, (examples, 1, 28, 28), dtype=torch.uint8, generator=g)
-        data, source = ImageData(images, torch.randint(0, 10, (examples,), generator=g),
-                                 dataset_info("fashion_mnist")), "random uint8 (Fashion-MNIST not installed)"
+        shape = (n, info.in_channels, info.image_size, info.image_size)
+        data = ImageData(torch.randint(0, 256, shape, dtype=torch.uint8, generator=g),
+                         torch.randint(0, info.num_classes, (n,), generator=g), info)
+        source = f"random uint8 {dataset}-shaped ({dataset} not installed)"
     return (data.subset(examples) if examples else data), source
 
 
 class RoundClock:
     """Wraps `ctslib.pruners.train` (one call per LTR round): times every round's training and the pruning
-    between rounds, and runs one pending CTS job before each round, outside LTR's clock."""
+    between rounds, and runs `jobs_per_round` pending CTS jobs before each round, outside LTR's clock."""
 
-    def __init__(self, jobs: list):
+    def __init__(self, jobs: list, jobs_per_round: int):
         self.jobs, self.train_seconds, self.gaps, self.last_exit, self.job_index = jobs, [], [], None, 0
+        self.jobs_per_round = jobs_per_round
         self.original = pruners.train
 
     def __call__(self, *args, **kwargs):
         enter = time.perf_counter()
         if self.last_exit is not None:
             self.gaps.append(enter - self.last_exit)  # pruning of the previous round (+ rewinding the copy)
-        if self.jobs:
+        for _ in range(self.jobs_per_round if self.jobs else 0):
             self.jobs[self.job_index % len(self.jobs)]()
             self.job_index += 1
         start = time.perf_counter()
@@ -74,20 +82,25 @@ class RoundClock:
 
 def main() -> None:
     p = common.parser(__doc__.splitlines()[0])
-    p.add_argument("--examples", type=int, default=0, help="training examples (0: all 60000; --tiny: 512)")
+    p.add_argument("--model", default="lenet300", choices=("lenet300", "resnet20"),
+                   help="lenet300 on Fashion-MNIST, or resnet20 on CIFAR-10 (random CIFAR-shaped data if absent)")
+    p.add_argument("--examples", type=int, default=0, help="training examples (0: the whole training set; --tiny: 512)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--epochs", type=int, default=2, help="T: training epochs (an LTR round trains T - k of them)")
     p.add_argument("--rewind-epochs", type=int, default=1, help="k, in epochs (Fashion-MNIST preset: 469 steps = 1)")
     p.add_argument("--lowest-round", type=int, default=24, help="LTR rounds to run (24: density 0.8^24 = 0.47%%)")
+    p.add_argument("--jobs-per-round", type=int, default=2, help="CTS runs interleaved before each LTR round")
     args = p.parse_args()
     device = common.setup(args)
     if args.tiny:
         args.examples, args.batch_size, args.epochs, args.rewind_epochs, args.lowest_round = 512, 64, 2, 1, 13
 
-    data, source = fashion_mnist(args.examples)
+    dataset = "fashion_mnist" if args.model == "lenet300" else "cifar10"
+    augment = dataset == "cifar10"  # as the schedules: CIFAR-10 trains with flips and shifts, Fashion-MNIST without
+    data, source = training_data(dataset, args.examples)
     data = data.to(device)
     schedule = Schedule(epochs=args.epochs, batch_size=args.batch_size, lr=0.1, momentum=0.9, weight_decay=1e-3,
-                        milestones=(max(1, round(args.epochs / 2)),), augment=False)
+                        milestones=(max(1, round(args.epochs / 2)),), augment=augment)
     steps_per_epoch = len(Batches(data, args.batch_size))
     k = args.rewind_epochs * steps_per_epoch
     round_steps = (args.epochs - args.rewind_epochs) * steps_per_epoch
@@ -95,7 +108,9 @@ def main() -> None:
         raise SystemExit("an LTR round must have at least 8 steps (Quick CTS searches 1/8 of them)")
 
     torch.manual_seed(0)
-    model = build_model("lenet300", in_channels=1, image_size=28, num_classes=10).to(device)
+    info = data.info
+    model = build_model(args.model, in_channels=info.in_channels, image_size=info.image_size,
+                        num_classes=info.num_classes).to(device)
     rewind_seconds = train(model, data, schedule, stop_step=k,
                            generator=torch.Generator(device=device).manual_seed(0)).seconds
     rewind_state = clone_state(model)
@@ -119,7 +134,7 @@ def main() -> None:
         return job
 
     jobs = [cts_job(v, r) for r in rounds for v in ("cts", "quick_cts")]
-    clock = RoundClock(jobs)
+    clock = RoundClock(jobs, args.jobs_per_round)
     pruners.train = clock
     try:
         model.load_state_dict(rewind_state)
@@ -137,46 +152,51 @@ def main() -> None:
     ltr_cumulative = [sum(ltr_round_seconds[:i + 1]) for i in range(len(ltr_round_seconds))]
     densities = list(tickets)
 
+    # CTS does the same work at every density (same steps, same ops), so its time is pooled over densities
+    # for the ratios; the per-density medians show that it is flat (their spread is the machine's noise).
+    cts_pooled = statistics.median(t for (variant, _), v in cts_times.items() if variant == "cts" for t in v)
+    quick_pooled = statistics.median(t for (variant, _), v in cts_times.items() if variant == "quick_cts" for t in v)
+    cts_per_density = [statistics.median(v) for (variant, _), v in cts_times.items() if variant == "cts"]
     rows, records = [], []
-    cts_all = [statistics.median(v) for (variant, _), v in cts_times.items() if variant == "cts"]
-    quick_all = [statistics.median(v) for (variant, _), v in cts_times.items() if variant == "quick_cts"]
     for r in range(1, len(ltr_cumulative) + 1):
         rec = {"round": r, "density": densities[r - 1], "ltr_seconds": ltr_cumulative[r - 1],
-               "ltr_round_seconds": ltr_round_seconds[r - 1]}
+               "ltr_round_seconds": ltr_round_seconds[r - 1],
+               "ltr_over_cts": ltr_cumulative[r - 1] / cts_pooled,
+               "ltr_over_quick_cts": ltr_cumulative[r - 1] / quick_pooled}
         if ("cts", r) in cts_times:
             rec["cts_seconds"] = common.quantiles(cts_times[("cts", r)])
             rec["quick_cts_seconds"] = common.quantiles(cts_times[("quick_cts", r)])
-            rec["ltr_over_cts"] = ltr_cumulative[r - 1] / rec["cts_seconds"]["median"]
-            rec["ltr_over_quick_cts"] = ltr_cumulative[r - 1] / rec["quick_cts_seconds"]["median"]
+            rec["ltr_over_cts_this_density"] = ltr_cumulative[r - 1] / rec["cts_seconds"]["median"]
             rows.append({"round": r, "density %": f"{100 * densities[r - 1]:.2f}",
                          "LTR s": f"{ltr_cumulative[r - 1]:.1f}",
-                         "CTS s": f"{rec['cts_seconds']['median']:.2f}",
-                         "Quick CTS s": f"{rec['quick_cts_seconds']['median']:.2f}",
+                         "CTS s (n)": f"{rec['cts_seconds']['median']:.2f} ({rec['cts_seconds']['n']})",
+                         "Quick CTS s (n)": f"{rec['quick_cts_seconds']['median']:.2f} ({rec['quick_cts_seconds']['n']})",
                          "LTR/CTS": f"{rec['ltr_over_cts']:.1f}", "LTR/Quick": f"{rec['ltr_over_quick_cts']:.0f}"})
         records.append(rec)
 
     last = records[-1]
     summary = {
-        "cts_seconds_across_densities": common.quantiles(cts_all),
-        "quick_cts_seconds_across_densities": common.quantiles(quick_all),
-        "cts_flatness_max_over_min": max(cts_all) / min(cts_all),
+        "cts_seconds_pooled": cts_pooled, "quick_cts_seconds_pooled": quick_pooled,
+        "cts_seconds_per_density": common.quantiles(cts_per_density),
+        "cts_flatness_max_over_min": max(cts_per_density) / min(cts_per_density),
         "ltr_mean_round_seconds": statistics.mean(ltr_round_seconds),
         "ltr_seconds_per_round_first_vs_last": [ltr_round_seconds[0], ltr_round_seconds[-1]],
-        "lowest_density": last["density"], "ltr_over_cts_at_lowest": last.get("ltr_over_cts"),
-        "ltr_over_quick_cts_at_lowest": last.get("ltr_over_quick_cts"),
+        "lowest_density": last["density"], "ltr_over_cts_at_lowest": last["ltr_over_cts"],
+        "ltr_over_quick_cts_at_lowest": last["ltr_over_quick_cts"],
         # per-step cost behind the ratio: LTR/CTS = rounds * (train step) / (search step) + overheads
-        "cts_step_over_train_step": (statistics.median(cts_all) / round_steps)
-                                    / (statistics.mean(clock.train_seconds) / round_steps),
+        "cts_step_over_train_step": cts_pooled / statistics.median(clock.train_seconds),
     }
-    print(f"data: {source}, {len(data)} examples, batch {args.batch_size}, T = {args.epochs} epochs, "
+    print(f"{args.model}; data: {source}, {len(data)} examples, batch {args.batch_size}, T = {args.epochs} epochs, "
           f"k = {args.rewind_epochs} epoch(s) ({k} steps, {rewind_seconds:.1f} s, not counted); "
           f"one LTR round = CTS search = {round_steps} steps, Quick CTS = {max(1, round_steps // 8)} steps")
-    print(common.table(rows, ["round", "density %", "LTR s", "CTS s", "Quick CTS s", "LTR/CTS", "LTR/Quick"]))
-    print(f"CTS across densities: {common.fmt_q(summary['cts_seconds_across_densities'])} s "
-          f"(max/min {summary['cts_flatness_max_over_min']:.2f}); "
-          f"one CTS search step = {summary['cts_step_over_train_step']:.2f} x one LTR training step")
+    print(common.table(rows, ["round", "density %", "LTR s", "CTS s (n)", "Quick CTS s (n)", "LTR/CTS", "LTR/Quick"]))
+    print(f"CTS {cts_pooled:.2f} s and Quick CTS {quick_pooled:.2f} s (medians over all densities; per-density "
+          f"medians {common.fmt_q(summary['cts_seconds_per_density'])} s, max/min "
+          f"{summary['cts_flatness_max_over_min']:.2f}); one CTS search = "
+          f"{summary['cts_step_over_train_step']:.2f} x one LTR round's training")
     common.write_json("ticket_time", args, device, {
-        "data": source, "examples": len(data), "batch_size": args.batch_size, "epochs": args.epochs,
+        "model": args.model, "data": source, "examples": len(data), "augment_in_training": augment,
+        "batch_size": args.batch_size, "epochs": args.epochs, "jobs_per_round": args.jobs_per_round,
         "rewind_epochs": args.rewind_epochs, "rewind_steps": k, "round_steps": round_steps,
         "quick_steps": max(1, round_steps // 8), "ltr_rate": RATE, "ltr_epochs": ltr_epochs,
         "ltr_implementation": "ctslib.pruners.ltr", "targets_at_0.47%": TARGETS,

@@ -159,6 +159,8 @@ class Claim:
 
 def _ctskl_vs_ltr(ev: Evidence) -> pd.Series:
     acc = accuracy_table(ev.runs("fig2"))
+    if "CTS_KL" not in acc or "LTR" not in acc:
+        return pd.Series(dtype=float)
     return (acc["CTS_KL"] - acc["LTR"]).dropna()
 
 
@@ -477,6 +479,8 @@ def _specific(model: str, dataset: str, sparsity: float, label: str) -> Callable
 
 def check_passes_saliency_fails(ev: Evidence) -> tuple[str, str]:
     table = table1_frame(ev.runs("table1"))
+    if table.empty:
+        return NOT_TESTED, "no Table I runs"
     verdicts = dict(zip(table["method"], table["passes sanity checks (here)"]))
     cts_ok = all(verdicts.get(m) == "✓" for m in ("CTS_KL", "Quick CTS_KL") if m in verdicts)
     sal = [m for m in SALIENCY_NAMES if m in verdicts]
@@ -491,6 +495,8 @@ def check_matching_regime(ev: Evidence) -> tuple[str, str]:
     acc = accuracy_table(df)
     if math.isnan(dense) or "LTR" not in acc:
         return NOT_TESTED, "no dense / LTR runs"
+    if "CTS_KL" not in acc:
+        return NOT_TESTED, "no CTS_KL runs"
     matching = acc[acc["LTR"] >= dense - TOLERANCE]
     if matching.empty:
         return NOT_TESTED, f"LTR matches the dense network ({pct(dense)}) at none of the densities run"
@@ -738,7 +744,7 @@ def reading(figure: str, df: pd.DataFrame) -> str:
         for family, g in res.groupby("family", sort=False):
             points = g.groupby("density")["passes"].all()
             parts.append(f"{family} beats all its ablations at {int(points.sum())} of {len(points)} densities "
-                         f"(by {pp(g['diff'].min())} at the least)")
+                         f"(smallest margin over an ablation: {pp(g['diff'].min())})")
         return "; ".join(parts) + "."
     if figure == "fig6":
         means = df.groupby(["density", "name", "layer"])["layer_density"].mean()

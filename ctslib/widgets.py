@@ -221,7 +221,9 @@ class MaskExplorer:
             "seed": w.Dropdown(description="seed"),
             "layer": w.Dropdown(description="layer"),
         }
-        self.output = w.Output()
+        # The picture is an Image widget (PNG bytes), not an Output widget: nothing is captured from the
+        # kernel's output stream, so the explorer also runs under nbclient (papermill, nbmake, the book's tests).
+        self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
         self.view: View | None = None
         self.figure: Figure | None = None
         self._busy = False
@@ -265,25 +267,20 @@ class MaskExplorer:
 
     def update(self) -> None:
         """Recompute the view from the controls and redraw."""
-        from IPython.display import display
         s = self.state()
         if s["density"] is None or s["seed"] is None:
             self.view, self.figure = None, None
             return
         self.view = view_data(self.index, self.store, s["methods"], s["density"], s["seed"], s["layer"], s["setting"])
         self.figure = explorer_figure(self.view)
-        from IPython import get_ipython
-        if get_ipython() is not None:  # in a kernel: redraw the output area (headless: nothing to draw on)
-            self.output.clear_output()
-            with self.output:
-                display(self.figure)
+        self.image.value = self.figure._repr_png_()
 
     @property
     def ui(self):
         import ipywidgets as w
         ctl = self.controls
         return w.VBox([ctl["setting"], w.HBox([ctl["methods"], w.VBox([ctl["density"], ctl["seed"], ctl["layer"]])]),
-                       self.output])
+                       self.image])
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

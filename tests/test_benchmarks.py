@@ -44,7 +44,7 @@ def test_step_cost(tmp_path):
     for config in record["configs"]:
         assert config["d"] > 0
         rows = config["rows"]
-        expected = {"train", "fwd_nograd", "fwd_bwd", "rng", "elementwise_pass", "floor_kl", "floor_task",
+        expected = {"train", "train_before", "fwd_nograd", "fwd_bwd", "rng", "elementwise_pass", "floor_kl", "floor_task",
                     "cts_kl_before", "cts_task_before", "cts_feature_before"}
         expected |= {f"cts_{o}" for o in ("kl", "task", "delta_loss", "grad_norm", "feature", "grad")}
         assert expected <= set(rows)
@@ -53,6 +53,7 @@ def test_step_cost(tmp_path):
             positive_quantiles(row["ratio_to_train"])
         assert rows["train"]["ratio_to_train"]["median"] == pytest.approx(1.0)
         positive_quantiles(config["speedup_kl"])
+        positive_quantiles(config["before_ratio_kl"])
 
 
 def test_ticket_time(tmp_path):
@@ -70,9 +71,11 @@ def test_ticket_time(tmp_path):
     for r in timed:
         positive_quantiles(r["cts_seconds"])
         positive_quantiles(r["quick_cts_seconds"])
-        assert r["ltr_over_cts"] > 0 and r["ltr_over_quick_cts"] > 0
+        assert r["ltr_over_cts_this_density"] > 0
+    assert all(r["ltr_over_cts"] > 0 and r["ltr_over_quick_cts"] > 0 for r in rounds)
     summary = record["summary"]
     assert summary["ltr_over_cts_at_lowest"] > 0 and summary["cts_step_over_train_step"] > 0
+    assert summary["cts_seconds_pooled"] > 0 and summary["quick_cts_seconds_pooled"] > 0
     assert record["quick_steps"] == max(1, record["round_steps"] // 8)
 
 
