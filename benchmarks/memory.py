@@ -2,8 +2,9 @@
 
     PYTHONPATH=. python3 benchmarks/memory.py [--tiny] [--device cuda] [--batch 128] [--models resnet20,lenet300]
 
-Each measurement runs in a fresh subprocess, so nothing one contender allocated (or the allocator kept)
-is seen by the other. The child builds the model and one random batch, then records its baseline; then
+Each measurement runs in a new process — forked from this one, which has only imported modules and done no
+tensor work (`--spawn`: fresh interpreters) — so nothing one contender allocated (or the allocator kept) is
+seen by another. The child builds the model and one random batch, then records its baseline; then
 builds the contender's own state and runs `--steps` steps. Reported: the peak above the baseline —
 - CPU: peak resident set size (VmHWM, reset through /proc/self/clear_refs just before) minus VmRSS at the
   baseline; it includes optimizer state, masks, work buffers and every activation kept for backward;
@@ -15,6 +16,7 @@ Subprocesses alternate between contenders, `--repeats` times each; the median is
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing
 import os
@@ -134,7 +136,7 @@ def _child_with_threads(threads: int, *call) -> dict:
 
 def main() -> None:
     p = common.parser(__doc__.splitlines()[0])
-    p.add_argument("--child", default="", help=argparse_hidden())
+    p.add_argument("--child", default="", help=argparse.SUPPRESS)  # internal: measure one contender, print JSON
     p.add_argument("--models", default="resnet20")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=3)
@@ -145,6 +147,8 @@ def main() -> None:
         print(json.dumps(child(args.child, args.models, args.batch, args.steps, str(device), args.precision,
                                args.channels_last)))
         return
+    if device.type == "cuda":
+        args.spawn = True  # CUDA and fork do not mix: fresh interpreters
     if args.tiny:
         args.models, args.batch, args.steps = "lenet300", 8, 2
     import ctslib.cts, ctslib.models, ctslib.training, naive_cts  # noqa: F401,E401  (imported once, before forking)
@@ -172,11 +176,6 @@ def main() -> None:
                               "x train", "target"]))
     common.write_json("memory", args, device, {"target": TARGET, "precision": args.precision,
                                                "channels_last": args.channels_last, "models": results})
-
-
-def argparse_hidden() -> str:
-    import argparse
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

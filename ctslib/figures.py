@@ -143,7 +143,7 @@ def default_densities(figure: str, scale: str, model: str) -> tuple[float, ...]:
         return grid
     if figure in ("fig4", "fig5") and (scale, model) in _SANITY_ROUNDS:
         return on_grid(_SANITY_ROUNDS[(scale, model)], scale, model)
-    if figure in ("fig7", "fig8") and scale == "smoke":
+    if figure in ("fig3", "fig4", "fig7", "fig8") and scale == "smoke":
         return grid[-1:]  # many runs per density: one density keeps the smoke notebooks within seconds
     if figure in ("fig1", "fig3", "fig4", "fig5", "fig7", "fig8"):
         return _thin(grid, 4)

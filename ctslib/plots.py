@@ -122,6 +122,10 @@ def accuracy_vs_density(df: pd.DataFrame, hue: str = "name", order: Sequence[str
         mean, ci, n = mean_ci(ref[metric])
         ax.axhline(100 * mean, color=color(reference), ls="--", lw=1, label=f"{reference} ({100 * mean:.1f}%)")
     _density_axis(ax, main["density"].tolist())
+    means = 100 * main.groupby(["density", hue])[metric].mean()
+    if len(means):  # frame the means; confidence bands from few seeds may run past them (and past 0-100%)
+        ax.set_ylim(max(0.0, means.min() - 5), min(100.0, max(means.max(), 100 * ref[metric].mean()
+                                                             if not ref.empty else 0) + 3))
     ax.set_ylabel(f"test accuracy ({metric.replace('top', 'top-')}, %)")
     if title:
         ax.set_title(title)
@@ -139,6 +143,9 @@ def sanity_checks(df: pd.DataFrame, families: Sequence[str] | None = None, title
         part = df[df["family"] == family]
         _lines(ax, part, "top1", "ablation_name", order=[o for o in order if o in set(part["ablation_name"])],
                scale=100)
+        means = 100 * part.groupby(["density", "ablation_name"])["top1"].mean()
+        if len(means):
+            ax.set_ylim(max(0.0, means.min() - 5), min(100.0, means.max() + 3))
         _density_axis(ax, part["density"].tolist())
         ax.set_ylabel("test accuracy (top-1, %)")
         ax.set_title(family)
