@@ -145,6 +145,8 @@ def default_densities(figure: str, scale: str, model: str) -> tuple[float, ...]:
         return on_grid(_SANITY_ROUNDS[(scale, model)], scale, model)
     if figure in ("fig3", "fig4", "fig7", "fig8") and scale == "smoke":
         return grid[-1:]  # many runs per density: one density keeps the smoke notebooks within seconds
+    if figure in ("fig7", "fig8") and scale == "cpu":
+        return _thin(grid, 4)[1:]  # the sparser three of fig1's / fig3's densities: keeps the cpu book ~40 min
     if figure in ("fig1", "fig3", "fig4", "fig5", "fig7", "fig8"):
         return _thin(grid, 4)
     if figure == "fig6":
