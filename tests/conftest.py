@@ -28,6 +28,15 @@ def _deterministic():
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op thread for tiny models: as fast alone, far faster when other processes share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def store_dir(tmp_path, monkeypatch):
     """A private run store for a test."""
     monkeypatch.setenv("CTS_STORE", str(tmp_path / "store"))

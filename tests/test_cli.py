@@ -18,12 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["--preset", "smoke"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cli(capsys, *args):

@@ -26,12 +26,7 @@ FLAGS = ["--preset", "smoke", "--train-examples", "12000", "--epochs", "4", "--m
          "--search-epochs", "2", "--rewind-step", "100", "--density", "0.05"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def env():

@@ -16,13 +16,7 @@ from ctslib.tickets import Ticket, prunable_parameters
 MNIST = dict(in_channels=1, image_size=28, num_classes=10)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is as fast, and far faster when other processes share the two cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

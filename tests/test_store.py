@@ -20,13 +20,7 @@ from ctslib.tickets import Ticket, num_to_keep, prunable_parameters
 pytestmark = needs_fashion_mnist
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: tiny models gain nothing from two, and lose a lot when the machine is busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def smoke(**overrides):
