@@ -8,7 +8,6 @@ import time
 import warnings
 
 import pytest
-import torch
 
 from conftest import needs_fashion_mnist
 from ctslib import methods, pipeline, store as S
