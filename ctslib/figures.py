@@ -618,8 +618,25 @@ def plan(scale: str, figures: Sequence[str], **kwargs: Any) -> dict[str, list[Ru
     return {f: figure_configs(f, scale=scale, **kwargs) for f in figures}
 
 
+def _run_name(config: RunConfig) -> str:
+    return (f"{display_name(config)}{'+' + config.ablation if config.ablation else ''} {config.model} "
+            f"d={config.density:.4g} seed={config.seed}")
+
+
+def _report(done: Done, bar: Any, progress: bool, failed: list) -> None:
+    """One finished run: a line without progress bars; a failure is kept for the end."""
+    if not done.ok:
+        failed.append((done.config, done.error))
+        bar.write(f"FAILED {_run_name(done.config)}: {done.error}", file=sys.stderr)
+    elif not progress:
+        took = "cached" if done.cached else f"{done.record['seconds']['total']:.1f} s"
+        print(f"{done.config.run_id} {_run_name(done.config)}: top-1 {done.record['metrics']['top1']:.2%} ({took})",
+              flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from .cli import parse_shard
+    from .workers import parse_workers
     parser = argparse.ArgumentParser(prog="python -m ctslib.figures", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default=None, help="smoke | cpu | paper (default: $CTS_SCALE, else cpu)")
@@ -630,12 +647,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store", default=None, help="run store folder (default: $CTS_STORE, else ~/.cache/ctslib/runs)")
     parser.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
                         help="compute only worker I's part of N (0-based); N workers share one store")
+    parser.add_argument("--workers", type=parse_workers, default=None, metavar="N",
+                        help="local processes computing runs side by side, one torch thread each (default: auto = one "
+                             "per core on a CPU-only machine, 1 with a GPU or under torchrun)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs per figure, compute nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (one line per run instead)")
     args = parser.parse_args(argv)
 
     from . import distributed as dist
     from .store import RunStore, compute_order, select_shard
+    from .workers import Done, compute_runs, default_workers
     from tqdm.auto import tqdm
     try:
         scale = resolve_scale(args.scale)
@@ -658,6 +679,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if dist.launched():
         dist.init()
+        workers = 1  # every rank takes part in each run
+    else:
+        workers = args.workers if args.workers is not None else default_workers()
     main_rank = dist.is_main()
     progress = not args.no_progress and main_rank
     if main_rank:
@@ -665,20 +689,26 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{f' (shard {args.shard[0]}/{args.shard[1]} of {total})' if args.shard else ''}; store {store.root}",
               flush=True)
     start = time.perf_counter()
-    computed = 0
-    bar = tqdm(configs, desc=f"runs ({scale})", unit="run", disable=not progress, file=sys.stderr)
+    computed, failed = 0, []
+    bar = tqdm(total=len(configs), desc=f"runs ({scale})", unit="run", disable=not progress, file=sys.stderr)
     try:
-        for config in bar:
-            bar.set_postfix_str(f"{display_name(config)}{'+' + config.ablation if config.ablation else ''} "
-                                f"{config.model} d={config.density:.4g} seed={config.seed}", refresh=True)
-            cached = store.has(config) if main_rank else False
-            record = store.get(config, progress=progress)
-            computed += not cached
-            if main_rank and not progress:
-                took = "cached" if cached else f"{record['seconds']['total']:.1f} s"
-                print(f"{config.run_id} {display_name(config)} {config.ablation} density {config.density:.4g} "
-                      f"seed {config.seed}: top-1 {record['metrics']['top1']:.2%} ({took})", flush=True)
-        if main_rank:  # objective values of the tickets of Figs. 1, 7, 8 (cached beside the store)
+        if workers > 1:  # a pool of single-thread processes; the bar moves as runs finish
+            for done in compute_runs(store.root, configs, workers=workers):
+                computed += not done.cached
+                bar.set_postfix_str(_run_name(done.config), refresh=False)
+                bar.update()
+                _report(done, bar, progress, failed)
+        else:
+            for config in configs:
+                bar.set_postfix_str(_run_name(config), refresh=True)
+                cached = store.has(config) if main_rank else False
+                record = store.get(config, progress=progress)
+                computed += not cached
+                bar.update()
+                if main_rank:
+                    _report(Done(config, record, cached), bar, progress, failed)
+        bar.close()
+        if main_rank and not failed:  # objective values of the tickets of Figs. 1, 7, 8 (cached beside the store)
             mine = {c.run_id for c in configs}
             for f, at in OBJECTIVE_FIGURES.items():
                 if f in per_figure:
@@ -688,9 +718,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if dist.launched():
             dist.shutdown()
     if main_rank:
-        print(f"ctslib.figures: {len(configs)} runs ready ({computed} computed, {len(configs) - computed} from the "
-              f"store) in {time.perf_counter() - start:.0f} s", flush=True)
-    return 0
+        print(f"ctslib.figures: {len(configs) - len(failed)} runs ready ({computed} computed, "
+              f"{len(configs) - computed} from the store) in {time.perf_counter() - start:.0f} s"
+              f"{f' on {workers} workers' if workers > 1 else ''}", flush=True)
+        for config, error in failed:
+            print(f"FAILED {config.run_id} {_run_name(config)}: {error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

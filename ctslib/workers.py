@@ -1,0 +1,147 @@
+"""Compute many runs of a store on a pool of local worker processes, one torch thread each.
+
+    from ctslib.workers import compute_runs, default_workers
+    for done in compute_runs(store.root, configs, workers=default_workers()):
+        print(done.config.label, done.record["metrics"]["top1"] if done.ok else done.error)
+
+Why processes: the CPU-scale runs (LeNet-300-100, small ResNet-20) are too small for torch's intra-op
+threads to use a second core well, so on a 2-core machine two single-thread processes compute about 1.4x
+as many runs per minute as one process with two threads (measured on Fig. 3's runs: 8 runs in 57 s with
+one two-thread process; `python benchmarks/workers.py` reruns the comparison).
+
+What a worker takes is a *work group*: the runs that share a work key (`store.work_key`), so an LTR chain's
+densities stay on one worker (its sparsest run computes the chain, the rest are read from it) and every
+other run is a group of its own. Groups are handed out biggest first, then in `compute_order`, to whichever
+worker is free; runs that need the same rewind point wait on the store's lock for it, as separate
+processes always do. A failed run is reported and the others go on; every finished run is in the store
+the moment it finishes, so an interrupted pool loses only the runs in flight (and those resume from
+their checkpoints).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from .config import RunConfig
+from .store import CHAIN_METHODS, RunStore, compute_order, work_key
+
+
+@dataclass(frozen=True)
+class Done:
+    """One run out of the pool: its record, or the error that stopped it."""
+    config: RunConfig
+    record: dict | None
+    cached: bool
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """One worker per usable core on a CPU-only machine; one when a GPU is there (the runs share it badly)."""
+    import torch
+    if torch.cuda.is_available() or (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        return 1
+    return usable_cores()
+
+
+def parse_workers(text: str) -> int:
+    """`--workers` value: a positive integer, or `auto` (`default_workers()`)."""
+    if text == "auto":
+        return default_workers()
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        import argparse
+        raise argparse.ArgumentTypeError(f"--workers must be a positive integer or 'auto', got {text!r}")
+    return count
+
+
+def work_groups(configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
+    """`configs` (duplicates dropped) grouped by work key: chain groups first, biggest first, then the rest in
+    `compute_order`. Within a group the runs keep `compute_order` (a chain's sparsest run first)."""
+    groups: dict[str, list[RunConfig]] = {}
+    for config in compute_order(configs):
+        groups.setdefault(work_key(config), []).append(config)
+    chains = [g for g in groups.values() if g[0].method in CHAIN_METHODS]
+    others = [g for g in groups.values() if g[0].method not in CHAIN_METHODS]
+    return sorted(chains, key=len, reverse=True) + others
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process
+        pass
+
+
+def _compute_group(root: str, configs: list[dict]) -> list[tuple[dict, dict | None, bool, str | None]]:
+    """In a worker: every run of one group, each (config, record, cached, error)."""
+    store = RunStore(root)
+    out = []
+    for data in configs:
+        config = RunConfig.from_dict(data)
+        cached = store.has(config)
+        try:
+            out.append((data, store.get(config), cached, None))
+        except Exception as err:  # report it, go on with the group
+            out.append((data, None, cached, f"{type(err).__name__}: {err}"))
+    return out
+
+
+def compute_runs(root: str | os.PathLike, configs: Sequence[RunConfig], *, workers: int,
+                 threads: int | None = None) -> Iterator[Done]:
+    """Compute (or read) every run of `configs` in the store at `root` on `workers` processes, yielding each run
+    as its group finishes. `threads`: torch threads per worker (default: the usable cores shared out, at least 1).
+    With `workers == 1` the runs are computed in this process, one after the other."""
+    root = str(RunStore(root).root)
+    groups = work_groups(configs)
+    if workers <= 1:
+        store = RunStore(root)
+        for group in groups:
+            for config in group:
+                cached = store.has(config)
+                try:
+                    yield Done(config, store.get(config), cached)
+                except Exception as err:
+                    yield Done(config, None, cached, f"{type(err).__name__}: {err}")
+        return
+    store = RunStore(root)
+    missing = []
+    for group in groups:  # what is in the store already needs no worker
+        if all(store.has(c) for c in group):
+            yield from (Done(c, store.get(c, compute=False), True) for c in group)
+        else:
+            missing.append(group)
+    if not missing:
+        return
+    threads = threads or max(1, usable_cores() // workers)
+    # spawn, not fork: the parent may have started torch's thread pools, which do not survive a fork.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(threads,))
+    try:
+        pending: set[Future] = {pool.submit(_compute_group, root, [c.to_dict() for c in g]) for g in missing}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                for data, record, cached, error in future.result():
+                    yield Done(RunConfig.from_dict(data), record, cached, error)
+    finally:  # on an error or Ctrl-C: drop the groups not started; finished runs are already in the store
+        pool.shutdown(wait=True, cancel_futures=True)
