@@ -107,6 +107,11 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def _workers(text: str) -> int:
+    from .workers import parse_workers
+    return parse_workers(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ctslib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_common(parser)
@@ -137,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="default: the preset's seeds")
     sweep.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
                        help="compute only worker I's part of N (0-based)")
+    sweep.add_argument("--workers", type=_workers, default=1, metavar="N",
+                       help="local processes computing runs side by side, one torch thread each; 'auto' = one per "
+                            "core on a CPU-only machine (default: 1, this process)")
     sweep.add_argument("--dry-run", action="store_true", help="list the runs of this worker, compute nothing")
     _add_config_arguments(sweep, skip=_SWEEP_FIELDS)
 
@@ -254,17 +262,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         except Exception as err:  # keep sweeping; report at the end
             failed.append((config, f"{type(err).__name__}: {err}"))
             return
+        report(config, record, cached)
+
+    def report(config: RunConfig, record: dict, cached: bool) -> None:
         rows.append((config, record, cached))
         if not progress:
             took = "cached" if cached else f"{record['seconds']['total']:.1f} s"
             say(f"{config.run_id} {config.label} density {config.density:.6g} seed {config.seed}: "
-                  f"top-1 {record['metrics']['top1']:.2%} ({took})", flush=True)
+                f"top-1 {record['metrics']['top1']:.2%} ({took})", flush=True)
 
-    for config in tqdm(configs, desc="sweep", disable=not progress):
-        one(config, wait=False)
-    for config in list(deferred):  # locked by another worker: wait for its record
-        deferred.remove(config)
-        one(config, wait=True)
+    if args.workers > 1 and not dist.launched():  # a local pool; runs locked elsewhere are waited for
+        from .workers import compute_runs
+        bar = tqdm(total=len(configs), desc=f"sweep ({args.workers} workers)", disable=not progress)
+        for done in compute_runs(store.root, configs, workers=args.workers):
+            bar.update()
+            if done.ok:
+                report(done.config, done.record, done.cached)
+            else:
+                failed.append((done.config, done.error))
+        bar.close()
+    else:
+        for config in tqdm(configs, desc="sweep", disable=not progress):
+            one(config, wait=False)
+        for config in list(deferred):  # locked by another worker: wait for its record
+            deferred.remove(config)
+            one(config, wait=True)
     if dist.launched():
         dist.shutdown()
     computed = sum(1 for _, _, cached in rows if not cached)

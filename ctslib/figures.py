@@ -461,20 +461,18 @@ def _device(name: str):
 def weights_at(config: RunConfig, at: str, store=None):
     """`config`'s model with the weights it had when its ticket was drawn: theta_0 (`at='init'`) or theta_k
     (`at='rewind'`, the run store's shared rewind point of this seed and recipe)."""
-    from .pipeline import make_model
+    from .pipeline import make_model, rewound_model
     from .training import steps_at_batch
     if at not in ("init", "rewind"):
         raise ValueError(f"at must be 'init' or 'rewind', got {at!r}")
     device = _device(config.device)
+    if at == "init" or steps_at_batch(config.rewind_step, config.batch_size) == 0:
+        return make_model(config, device)
+    rewind = _store(store).load_rewind(config)
+    if rewind is None:  # a store without the shared rewind point (older store): compute it again
+        return rewound_model(config, device)
     model = make_model(config, device)
-    if at == "rewind" and steps_at_batch(config.rewind_step, config.batch_size) > 0:
-        store = _store(store)
-        rewind = store.load_rewind(config)
-        if rewind is None:  # a store without the shared rewind point (older store): compute it again
-            from .pipeline import Checkpoints, RunData, _rewind_phase
-            rewind = _rewind_phase(model, RunData(config, device), config, device,
-                                   Checkpoints(None, config.run_id), None, False)
-        model.load_state_dict({k: v.to(device) for k, v in rewind["state"].items()})
+    model.load_state_dict({k: v.to(device) for k, v in rewind["state"].items()})
     return model
 
 
@@ -693,9 +691,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     bar = tqdm(total=len(configs), desc=f"runs ({scale})", unit="run", disable=not progress, file=sys.stderr)
     try:
         if workers > 1:  # a pool of single-thread processes; the bar moves as runs finish
-            for done in compute_runs(store.root, configs, workers=workers):
+            def heartbeat(groups: list[list[RunConfig]]) -> None:  # what the workers are on, the clock ticking
+                bar.set_postfix_str("computing " + "; ".join(
+                    f"{_run_name(g[0])}" + (f" (chain of {len(g)})" if len(g) > 1 else "") for g in groups),
+                    refresh=False)
+                bar.refresh()
+
+            for done in compute_runs(store.root, configs, workers=workers, heartbeat=heartbeat if progress else None):
                 computed += not done.cached
-                bar.set_postfix_str(_run_name(done.config), refresh=False)
                 bar.update()
                 _report(done, bar, progress, failed)
         else:

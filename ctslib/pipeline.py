@@ -476,6 +476,17 @@ def _rewind_phase(model: nn.Module, data: RunData, config: RunConfig, device: to
     return {"state": _state(model), "epochs": epochs, "seconds": seconds}
 
 
+def rewound_model(config: RunConfig, device: torch.device | str | None = None, progress: bool = False) -> nn.Module:
+    """`config`'s dense model at theta_k: theta_0 of its seed trained for its rewind step k (theta_0 when k = 0),
+    without checkpoints. (The run store keeps theta_k shared by runs: `RunStore.load_rewind`.)"""
+    device = torch.device(device) if device is not None else resolve_device(config.device)
+    model = make_model(config, device)
+    rewind = _rewind_phase(model, RunData(config, device), config, device, Checkpoints(None, config.run_id),
+                           None, progress)
+    model.load_state_dict({k: v.to(device) for k, v in rewind["state"].items()})
+    return model
+
+
 def _sync_trace(search) -> None:
     """Under DDP each rank traced R_b of its slice: replace it by the mean over the (equal) slices, i.e. the
     global batch's R_b. Idempotent (averaging values equal on every rank changes nothing)."""

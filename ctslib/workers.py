@@ -5,9 +5,9 @@
         print(done.config.label, done.record["metrics"]["top1"] if done.ok else done.error)
 
 Why processes: the CPU-scale runs (LeNet-300-100, small ResNet-20) are too small for torch's intra-op
-threads to use a second core well, so on a 2-core machine two single-thread processes compute about 1.4x
-as many runs per minute as one process with two threads (measured on Fig. 3's runs: 8 runs in 57 s with
-one two-thread process; `python benchmarks/workers.py` reruns the comparison).
+threads to use a second core well, so on a 2-core machine two single-thread processes compute 1.42x as
+many runs per minute as one process with two threads (8 of Fig. 3's cpu-scale runs: 30.0 vs 42.7 s, the
+same accuracies; `python benchmarks/workers.py`).
 
 What a worker takes is a *work group*: the runs that share a work key (`store.work_key`), so an LTR chain's
 densities stay on one worker (its sparsest run computes the chain, the rest are read from it) and every
@@ -24,7 +24,7 @@ import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from .config import RunConfig
 from .store import CHAIN_METHODS, RunStore, compute_order, work_key
@@ -92,38 +92,35 @@ def _init_worker(threads: int) -> None:
         pass
 
 
-def _compute_group(root: str, configs: list[dict]) -> list[tuple[dict, dict | None, bool, str | None]]:
-    """In a worker: every run of one group, each (config, record, cached, error)."""
+def _run(store: RunStore, config: RunConfig) -> Done:
+    """One run, read or computed; an error is caught and reported in the Done (the other runs go on)."""
+    cached = store.has(config)
+    try:
+        return Done(config, store.get(config), cached)
+    except Exception as err:
+        return Done(config, None, cached, f"{type(err).__name__}: {err}")
+
+
+def _compute_group(root: str, group: list[RunConfig]) -> list[Done]:
+    """In a worker: every run of one group."""
     store = RunStore(root)
-    out = []
-    for data in configs:
-        config = RunConfig.from_dict(data)
-        cached = store.has(config)
-        try:
-            out.append((data, store.get(config), cached, None))
-        except Exception as err:  # report it, go on with the group
-            out.append((data, None, cached, f"{type(err).__name__}: {err}"))
-    return out
+    return [_run(store, config) for config in group]
 
 
 def compute_runs(root: str | os.PathLike, configs: Sequence[RunConfig], *, workers: int,
-                 threads: int | None = None) -> Iterator[Done]:
+                 threads: int | None = None,
+                 heartbeat: Callable[[list[list[RunConfig]]], None] | None = None) -> Iterator[Done]:
     """Compute (or read) every run of `configs` in the store at `root` on `workers` processes, yielding each run
     as its group finishes. `threads`: torch threads per worker (default: the usable cores shared out, at least 1).
-    With `workers == 1` the runs are computed in this process, one after the other."""
-    root = str(RunStore(root).root)
+    `heartbeat(groups)`: called about once a second while waiting, with the groups being computed (for a
+    progress display; an LTR chain can take minutes). With `workers == 1` the runs are computed in this
+    process, one after the other."""
+    store = RunStore(root)
     groups = work_groups(configs)
     if workers <= 1:
-        store = RunStore(root)
         for group in groups:
-            for config in group:
-                cached = store.has(config)
-                try:
-                    yield Done(config, store.get(config), cached)
-                except Exception as err:
-                    yield Done(config, None, cached, f"{type(err).__name__}: {err}")
+            yield from (_run(store, config) for config in group)
         return
-    store = RunStore(root)
     missing = []
     for group in groups:  # what is in the store already needs no worker
         if all(store.has(c) for c in group):
@@ -137,11 +134,14 @@ def compute_runs(root: str | os.PathLike, configs: Sequence[RunConfig], *, worke
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker, initargs=(threads,))
     try:
-        pending: set[Future] = {pool.submit(_compute_group, root, [c.to_dict() for c in g]) for g in missing}
+        group_of = {pool.submit(_compute_group, str(store.root), g): g for g in missing}
+        pending: set[Future] = set(group_of)
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, pending = wait(pending, timeout=1.0 if heartbeat else None, return_when=FIRST_COMPLETED)
+            if heartbeat:
+                # running() also marks the next queued group, so at most `workers` of them: the first ones
+                heartbeat([group_of[f] for f in group_of if f in pending and f.running()][:workers])
             for future in finished:
-                for data, record, cached, error in future.result():
-                    yield Done(RunConfig.from_dict(data), record, cached, error)
+                yield from future.result()
     finally:  # on an error or Ctrl-C: drop the groups not started; finished runs are already in the store
         pool.shutdown(wait=True, cancel_futures=True)

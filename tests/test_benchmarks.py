@@ -14,6 +14,8 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import needs_fashion_mnist
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 
@@ -104,6 +106,16 @@ def test_vs_dataloader(tmp_path):
         positive_quantiles(w["input_only_ms_per_batch"]["ctslib"])
 
 
+@needs_fashion_mnist
+def test_workers(tmp_path):
+    record = run_benchmark("workers", tmp_path)
+    assert record["scale"] == "smoke" and record["runs"] == 2 and record["workers"] >= 1
+    for contender in ("one_process", "pool"):
+        positive_quantiles(record["seconds"][contender])
+        assert 0 < record["mean_top1"][contender] <= 1
+    positive_quantiles(record["pool_speedup"])
+
+
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS reset needs Linux /proc")
 def test_memory(tmp_path):
     record = run_benchmark("memory", tmp_path)
@@ -113,14 +125,6 @@ def test_memory(tmp_path):
     for contender in ("train", "cts_kl", "cts_kl_before"):
         assert entry["delta_bytes"][contender]["median"] > 0
         assert entry["ratio_to_train"][contender] > 0
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_optimised_step_matches_the_direct_one(one_thread):

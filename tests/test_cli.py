@@ -50,6 +50,8 @@ BAD = [
     (["sweep", "--shard", "1/0"], "got '1/0'"),
     (["sweep", "--shard=-1/2"], "got '-1/2'"),
     (["sweep", "--shard", "1"], "got '1'"),
+    (["sweep", "--workers", "0"], "--workers must be a positive integer or 'auto', got '0'"),
+    (["sweep", "--workers", "many"], "--workers must be a positive integer or 'auto', got 'many'"),
     (["show", "0123abcd"], "no run '0123abcd' in the store"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ]
@@ -121,6 +123,15 @@ def test_sweep_shards_are_disjoint_and_cover_the_grid(capsys, tmp_path):
         parts = [dry_run_ids(capsys, tmp_path, "--shard", f"{i}/{n}") for i in range(n)]
         assert sorted(sum(parts, [])) == sorted(everything)
         assert sum(len(p) for p in parts) == len(everything)  # disjoint
+
+
+@needs_fashion_mnist
+def test_sweep_on_two_worker_processes(capsys, tmp_path):
+    sweep = ["sweep", *SMOKE, "--methods", "random", "ltr", "--densities", "0.5", "0.2", "--store", tmp_path]
+    code, out, err = cli(capsys, *sweep, "--workers", "2")
+    assert code == 0, err
+    assert "done: 4 runs (4 computed, 0 from the store), 0 failed" in out and out.count("top-1") == 4
+    assert len(S.RunStore(tmp_path).records()) == 4
 
 
 @needs_fashion_mnist

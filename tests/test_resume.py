@@ -16,7 +16,7 @@ from ctslib.presets import base_config
 from ctslib.store import RunStore
 from ctslib.tickets import Ticket
 
-pytestmark = needs_fashion_mnist
+pytestmark = [needs_fashion_mnist, pytest.mark.usefixtures("one_thread")]
 ROOT = Path(__file__).resolve().parents[1]
 
 # Long enough to be killed in the middle of the CTS search and of training (94 steps per epoch; the
@@ -24,9 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OVERRIDES = dict(train_examples=12000, epochs=4, milestones=(2, 3), search_epochs=2.0, rewind_step=100, density=0.05)
 FLAGS = ["--preset", "smoke", "--train-examples", "12000", "--epochs", "4", "--milestones", "2", "3",
          "--search-epochs", "2", "--rewind-step", "100", "--density", "0.05"]
-
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def env():

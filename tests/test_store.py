@@ -16,10 +16,7 @@ from ctslib.presets import base_config
 from ctslib.store import CorruptRecordWarning, RunLocked, RunNotFound, RunStore, collect
 from ctslib.tickets import Ticket, num_to_keep, prunable_parameters
 
-pytestmark = needs_fashion_mnist
-
-
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [needs_fashion_mnist, pytest.mark.usefixtures("one_thread")]
 
 
 def smoke(**overrides):
@@ -178,6 +175,10 @@ def test_rewind_point_is_shared_between_methods_and_densities(tmp_path, monkeypa
     # a shared rewind point gives the same run as one computed on its own
     alone = pipeline.execute(smoke(density=0.1, method="magnitude"))
     assert alone.metrics["top1"] == second["metrics"]["top1"]
+    # ... and the same theta_k as one trained on its own
+    shared = store.load_rewind(smoke(density=0.1))["state"]
+    own = pipeline.rewound_model(smoke(density=0.1), "cpu").state_dict()
+    assert shared.keys() == own.keys() and all(shared[k].equal(own[k]) for k in own)
 
 
 def fake_chain_method(calls):

@@ -1,0 +1,73 @@
+"""The local worker pool: an LTR chain stays on one worker, the pool computes exactly what one process does,
+a failed run is reported while the others finish, and a warm store needs no worker."""
+
+import argparse
+import time
+
+import pytest
+
+from conftest import needs_fashion_mnist
+from ctslib import workers as W
+from ctslib.presets import grid
+from ctslib.store import RunStore, work_key
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def smoke_grid():
+    return grid("smoke", "lenet300", methods=("cts", "ltr", "random"), densities=(0.5, 0.2), seeds=(0,))
+
+
+def test_work_groups_keep_a_chain_together_sparsest_first_and_chains_first():
+    configs = smoke_grid()
+    groups = W.work_groups(configs + configs[:2])  # duplicates dropped
+    assert sorted(c.run_id for g in groups for c in g) == sorted(c.run_id for c in configs)
+    chain = groups[0]
+    assert [c.method for c in chain] == ["ltr", "ltr"] and [c.density for c in chain] == [0.2, 0.5]
+    assert len({work_key(c) for c in chain}) == 1
+    assert all(len(g) == 1 and g[0].method != "ltr" for g in groups[1:])
+
+
+def test_parse_workers():
+    assert W.parse_workers("3") == 3
+    assert W.parse_workers("auto") == W.default_workers() >= 1
+    for bad in ("0", "-2", "two"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"got '{bad}'"):
+            W.parse_workers(bad)
+
+
+def tickets_and_accuracies(store: RunStore, configs) -> dict:
+    return {c.run_id: (store.ticket(c, compute=False), store.get(c, compute=False)["metrics"]["top1"])
+            for c in configs}
+
+
+@needs_fashion_mnist
+def test_pool_computes_what_one_process_computes(tmp_path):
+    configs = smoke_grid()
+    alone = list(W.compute_runs(tmp_path / "alone", configs, workers=1))
+    pooled = list(W.compute_runs(tmp_path / "pool", configs, workers=2))
+    assert all(d.ok and not d.cached for d in alone + pooled), [d.error for d in alone + pooled]
+    assert sorted(d.config.run_id for d in pooled) == sorted(c.run_id for c in configs)
+    # one torch thread in every worker, as in this test process: the same tickets, the same accuracies
+    assert tickets_and_accuracies(RunStore(tmp_path / "pool"), configs) == \
+        tickets_and_accuracies(RunStore(tmp_path / "alone"), configs)
+    start = time.perf_counter()
+    again = list(W.compute_runs(tmp_path / "pool", configs, workers=2))
+    assert all(d.cached and d.ok for d in again) and len(again) == len(configs)
+    assert time.perf_counter() - start < 5  # read from the store, no worker started
+
+
+def test_a_failed_run_is_reported_and_the_others_finish(tmp_path, monkeypatch):
+    configs = grid("smoke", "lenet300", methods=("random",), densities=(0.5, 0.2, 0.1), seeds=(0,))
+    bad = configs[1]
+    real_get = RunStore.get
+
+    def get(self, config, **kwargs):
+        if config == bad:
+            raise RuntimeError("out of memory")
+        return real_get(self, config, **kwargs)
+
+    monkeypatch.setattr(RunStore, "get", get)
+    done = {d.config.run_id: d for d in W.compute_runs(tmp_path, configs, workers=1)}
+    assert done[bad.run_id].error == "RuntimeError: out of memory" and done[bad.run_id].record is None
+    assert all(done[c.run_id].ok for c in configs if c != bad)
