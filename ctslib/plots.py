@@ -280,8 +280,8 @@ def benchmark_tables(results_dir) -> list[tuple[str, str, list[tuple[str, pd.Dat
         if not isinstance(blob, dict):
             blob = {"results": blob}
         env = blob.get("environment", {}) if isinstance(blob.get("environment"), dict) else {}
-        machine = ", ".join(f"{k} {_cell(env[k])}" for k in ("device", "threads", "torch", "load_average", "time")
-                            if k in env)
+        machine = ", ".join(f"{k} {_cell(env[k])}" for k in ("device", "cpu_count", "threads", "torch", "load_average",
+                                                                 "time") if k in env)
         title = str(blob.get("benchmark", path.stem)) + (" (tiny)" if blob.get("tiny") else "")
         tables, scalars = [], {}
         for key, value in blob.items():
@@ -300,6 +300,53 @@ def benchmark_tables(results_dir) -> list[tuple[str, str, list[tuple[str, pd.Dat
             tables.insert(0, ("settings", pd.DataFrame([scalars])))
         out.append((f"{title} — {path.name}", machine, tables))
     return out
+
+
+def ticket_time(results=None) -> Figure | None:
+    """Seconds to draw a ticket vs density, one panel per non-tiny `ticket_time*.json`: LTR (the time to reach
+    each density: its rounds add up), CTS and Quick CTS (median with the interquartile band; flat)."""
+    import json
+    from pathlib import Path
+
+    from .figures import MODEL_NAMES
+    blobs = []
+    for path in sorted(Path(results or results_dir()).glob("ticket_time*.json")):
+        try:
+            blob = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if blob.get("benchmark") == "ticket_time" and not blob.get("tiny") and blob.get("rounds"):
+            blobs.append(blob)
+    if not blobs:
+        return None
+    fig = ReportFigure(figsize=(5.2 * len(blobs), 3.8))
+    axes = fig.subplots(1, len(blobs), squeeze=False)[0]
+    for ax, blob in zip(axes, blobs):
+        rounds = blob["rounds"]
+        density = [r["density"] for r in rounds]
+        ax.plot(density, [r["ltr_seconds"] for r in rounds], marker="o", ms=3, lw=1.6, color=color("LTR"),
+                label="LTR (20% per round)")
+        for key, name in (("cts_seconds", "CTS_KL"), ("quick_cts_seconds", "Quick CTS_KL")):
+            timed = [r for r in rounds if r.get(key)]
+            x = [r["density"] for r in timed]
+            ax.plot(x, [r[key]["median"] for r in timed], marker="s", ms=3, lw=1.6, color=color(name), label=name)
+            ax.fill_between(x, [r[key]["q1"] for r in timed], [r[key]["q3"] for r in timed], color=color(name),
+                            alpha=0.2, lw=0)
+        _density_axis(ax, [r["density"] for r in rounds if r.get("cts_seconds")] or density)
+        ax.set_yscale("log")
+        env, summary, targets = blob.get("environment", {}), blob.get("summary", {}), blob.get("targets_at_0.47%", {})
+        title = (f"{MODEL_NAMES.get(blob.get('model'), blob.get('model'))}, batch {blob.get('batch_size')}, "
+                 f"{env.get('device', '?')}, {env.get('threads', '?')} thread(s)")
+        if "ltr_over_cts_at_lowest" in summary:
+            title += (f"\nat {100 * density[-1]:.2g}%: LTR/CTS {summary['ltr_over_cts_at_lowest']:.1f}× (target "
+                      f"{targets.get('ltr_over_cts', float('nan')):g}×), LTR/Quick CTS "
+                      f"{summary.get('ltr_over_quick_cts_at_lowest', float('nan')):.0f}× (target "
+                      f"{targets.get('ltr_over_quick_cts', float('nan')):g}×)")
+        ax.set_ylabel("seconds to draw the ticket (log)")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def results_dir():

@@ -170,3 +170,20 @@ def test_batches_are_the_same_as_before_the_performance_work():
         assert len(now) == len(before) == 5
         for (x, y), (x0, y0) in zip(now, before):
             assert torch.equal(x, x0) and torch.equal(y, y0)
+
+
+def test_ticket_time_plot(tmp_path):
+    """The appendix's plot: one panel per full (not --tiny) ticket_time result; none without results."""
+    import shutil
+
+    from ctslib.plots import ticket_time
+    assert ticket_time(tmp_path) is None
+    shutil.copy(BENCH / "results" / "ticket_time.json", tmp_path / "ticket_time.json")
+    tiny = json.loads((BENCH / "results" / "ticket_time.json").read_text())
+    (tmp_path / "ticket_time_tiny.json").write_text(json.dumps({**tiny, "tiny": True}))
+    figure = ticket_time(tmp_path)
+    (ax,) = figure.axes
+    assert [line.get_label() for line in ax.get_lines()] == ["LTR (20% per round)", "CTS_KL", "Quick CTS_KL"]
+    ltr = ax.get_lines()[0].get_ydata()
+    assert list(ltr) == sorted(ltr)  # LTR's time only grows as the density falls
+    assert "LTR/CTS" in ax.get_title() and figure._repr_png_().startswith(b"\x89PNG")
