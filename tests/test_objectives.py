@@ -42,7 +42,7 @@ def test_all_objectives_zero_or_trivial_on_dense_network():
     assert values["delta_loss"] == pytest.approx(0, abs=1e-6)
     assert values["feature"] == pytest.approx(0, abs=1e-6)
     assert values["grad"] == pytest.approx(0, abs=1e-6)
-    assert values["task"] == pytest.approx(float(F.cross_entropy(net(x), y)), rel=1e-5)
+    assert values["task"] == pytest.approx(F.cross_entropy(net(x), y).item(), rel=1e-5)
     grads = torch.autograd.grad(F.cross_entropy(net(x), y), [net[0].weight, net[2].weight])
     assert values["grad_norm"] == pytest.approx(-float(torch.sqrt(sum((g * g).sum() for g in grads))), rel=1e-5)
 
