@@ -10,7 +10,7 @@ rewind point included, into its own empty temporary run store through `ctslib.wo
   a 2-core machine) — what `python -m ctslib.figures` and `make run` do by default on a CPU-only machine.
 Repeats alternate which contender goes first. Reported: seconds per contender (median over repeats),
 one_process/pool per repeat (the pool's speed-up; > 1 means the pool is faster) and the mean top-1 of the
-runs (equal up to float summation order: threads change the order of reductions).
+runs (a check that both computed the same runs; measured: identical).
 """
 
 from __future__ import annotations
