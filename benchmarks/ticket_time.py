@@ -138,7 +138,6 @@ def main() -> None:
     pruners.train = clock
     try:
         model.load_state_dict(rewind_state)
-        start = time.perf_counter()
         _, tickets, ltr_epochs, _ = pruners.ltr(model, data, schedule, round_density(args.lowest_round), rewind_state, k,
                                                 RATE, torch.Generator(device=device).manual_seed(0),
                                                 precision=args.precision)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Callable, Sequence
 
 import numpy as np
@@ -776,7 +775,7 @@ def reading(figure: str, df: pd.DataFrame) -> str:
     if figure == "table2":
         acc = accuracy_table(df)
         t = df.groupby("name")["seconds_total"].mean()
-        return (f"CTS_KL − LTR top-1: " + ", ".join(f"{pp(acc.loc[d, 'CTS_KL'] - acc.loc[d, 'LTR'])} at "
+        return ("CTS_KL − LTR top-1: " + ", ".join(f"{pp(acc.loc[d, 'CTS_KL'] - acc.loc[d, 'LTR'])} at "
                                                      f"{sparsity_label(d)}" for d in acc.index)
                 + f"; CTS_KL takes {t.get('CTS_KL', math.nan):.0f} s per ticket, LTR {t.get('LTR', math.nan):.0f} s.")
     raise ValueError(f"no reading for {figure!r}")

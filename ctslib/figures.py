@@ -31,14 +31,16 @@ import math
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from . import presets
 from .config import RunConfig
+
+if TYPE_CHECKING:
+    from .workers import Done
 
 FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "table1", "table2")
 TITLES = {
@@ -481,7 +483,6 @@ def ticket_objectives(config: RunConfig, at: str, store=None, n_batches: int | N
     """All six objective values of `config`'s ticket on the weights `at` ('init' | 'rewind'), averaged over
     `n_batches` fixed training batches (the same for every ticket); cached beside the run store."""
     from .sanity import fixed_eval_batches, score_ticket_objectives
-    from .store import RunStore  # noqa: F401
     store = _store(store)
     scale = _scale_of(config)
     n_batches = n_batches or EVAL_BATCHES.get(scale, 4)
@@ -551,7 +552,7 @@ def describe(configs: Sequence[RunConfig]) -> str:
     scale = _scale_of(c)
     ks = sorted({x.rewind_step for x in configs})
     k = ks[-1]
-    where = (f"tickets drawn at initialisation" if k == 0 else
+    where = ("tickets drawn at initialisation" if k == 0 else
              f"tickets drawn after k = {k} iterations (at batch 128)" +
              (" or at initialisation (0), as the text says" if ks[0] == 0 else ""))
     full = sorted({x.search_epochs for x in configs if x.method == "cts" and not is_quick(x)})
