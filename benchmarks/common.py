@@ -55,6 +55,21 @@ def autocast(device: torch.device, precision: str):
     return nullcontext()
 
 
+SHAPES = {"lenet300": (1, 28), "resnet20": (3, 32)}  # (channels, image size) of each model's data
+
+
+def model_and_batch(model_name: str, batch: int, device: torch.device, channels_last: bool = False):
+    """The model (seed 0) and one random batch (x, y) shaped like its data (10 classes), channels-last if asked."""
+    from ctslib.models import build_model
+    channels, size = SHAPES[model_name]
+    torch.manual_seed(0)
+    model = build_model(model_name, in_channels=channels, image_size=size, num_classes=10).to(device)
+    x = torch.randn(batch, channels, size, size, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    model, x = to_memory_format(model, x, channels_last)
+    return model, x, y
+
+
 def to_memory_format(model: torch.nn.Module, x: torch.Tensor, channels_last: bool):
     if channels_last and x.ndim == 4:
         return model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)

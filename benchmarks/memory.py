@@ -27,7 +27,6 @@ from pathlib import Path
 import common
 
 TARGET = 1.6
-SHAPES = {"lenet300": (1, 28), "resnet20": (3, 32)}
 
 
 def _status_kib(field: str) -> int:
@@ -45,18 +44,12 @@ def child(contender: str, model_name: str, batch: int, steps: int, device_name: 
     import torch.nn.functional as F
 
     from ctslib.cts import ConcreteSearch
-    from ctslib.models import build_model
     from ctslib.tickets import Ticket, prunable_parameters
     from ctslib.training import MaskedWeights, Schedule, make_optimizer
     from naive_cts import NaiveConcreteSearch
 
     device = torch.device(device_name)
-    channels, size = SHAPES[model_name]
-    torch.manual_seed(0)
-    model = build_model(model_name, in_channels=channels, image_size=size, num_classes=10).to(device)
-    x = torch.randn(batch, channels, size, size, device=device)
-    y = torch.randint(0, 10, (batch,), device=device)
-    model, x = common.to_memory_format(model, x, channels_last)
+    model, x, y = common.model_and_batch(model_name, batch, device, channels_last)
     scores = {n: torch.rand(p.shape, device=device) for n, p in prunable_parameters(model).items()}
     ticket = Ticket.from_scores(scores, 0.2)
     del scores

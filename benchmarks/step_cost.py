@@ -26,13 +26,11 @@ import torch.nn.functional as F
 
 import common
 from ctslib.cts import ConcreteSearch
-from ctslib.models import build_model
 from ctslib.objectives import OBJECTIVES
 from ctslib.tickets import Ticket, prunable_parameters
 from ctslib.training import MaskedWeights, Schedule, make_optimizer
 from naive_cts import NaiveConcreteSearch
 
-SHAPES = {"lenet300": (1, 28), "resnet20": (3, 32)}
 CONFIGS = [("lenet300", 128), ("lenet300", 512), ("resnet20", 128)]
 TINY_CONFIGS = [("lenet300", 16), ("resnet20", 2)]
 TARGETS = {"cts_kl": 1.4, "cts_task": 1.15}
@@ -41,12 +39,7 @@ BEFORE = ("kl", "task", "feature")  # objectives also timed with the step as it 
 
 def contenders(model_name: str, batch: int, device: torch.device, args, total_steps: int,
                objectives: list[str]) -> tuple[dict, int]:
-    channels, size = SHAPES[model_name]
-    torch.manual_seed(0)
-    model = build_model(model_name, in_channels=channels, image_size=size, num_classes=10).to(device)
-    x = torch.randn(batch, channels, size, size, device=device)
-    y = torch.randint(0, 10, (batch,), device=device)
-    model, x = common.to_memory_format(model, x, args.channels_last)
+    model, x, y = common.model_and_batch(model_name, batch, device, args.channels_last)
     autocast = lambda: common.autocast(device, args.precision)  # noqa: E731
     d = sum(p.numel() for p in prunable_parameters(model).values())
 
