@@ -37,9 +37,6 @@ class SmokeBook:
             pytest.fail(f"jupyter-book build failed (exit {self.returncode}):\n{self.log[-6000:]}")
 
 
-_CACHE: dict[str, SmokeBook] = {}
-
-
 def smoke_env(store: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(CTS_SCALE="smoke", CTS_STORE=str(store), TQDM_DISABLE="1", PYTHONPATH=str(ROOT) + os.pathsep +
@@ -48,9 +45,8 @@ def smoke_env(store: Path) -> dict[str, str]:
 
 
 def build_smoke_book(tmp_path_factory) -> SmokeBook:
-    """Build the book at the smoke scale once per session (the runs go into a private store)."""
-    if "book" in _CACHE:
-        return _CACHE["book"]
+    """Build the book at the smoke scale (the runs go into a private store); conftest's session fixture `book`
+    calls this once."""
     base = tmp_path_factory.getbasetemp()
     out, store = base / "smoke-book", base / "smoke-store"
     # as scripts/build_book.sh: every run first (python -m ctslib.figures), then the book, whose notebooks
@@ -71,7 +67,6 @@ def build_smoke_book(tmp_path_factory) -> SmokeBook:
              for m in re.finditer(r"(\S+\.ipynb): Executed notebook in ([0-9.]+) seconds", log)}
     book = SmokeBook(out / "_build" / "html", out / "_build" / "jupyter_execute" / "notebooks", log,
                      proc.returncode, seconds, store, times, precompute_seconds)
-    _CACHE["book"] = book
     return book
 
 

@@ -43,4 +43,13 @@ def store_dir(tmp_path, monkeypatch):
     return tmp_path / "store"
 
 
+@pytest.fixture(scope="session")
+def book(tmp_path_factory):
+    """The book built at the smoke scale (once per session, into a private store), checked to have built."""
+    from book_helpers import build_smoke_book
+    book = build_smoke_book(tmp_path_factory)
+    book.check_built()
+    return book
+
+
 os.environ.setdefault("TQDM_DISABLE", "1")

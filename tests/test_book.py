@@ -17,20 +17,13 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from book_helpers import build_smoke_book, toc_files
+from book_helpers import toc_files
 from conftest import needs_fashion_mnist
 
 pytestmark = [needs_fashion_mnist, pytest.mark.slow]
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FIGURE_PAGES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "explorer")
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    book = build_smoke_book(tmp_path_factory)
-    book.check_built()
-    return book
 
 
 def page_path(book, page: str) -> Path:

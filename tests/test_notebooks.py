@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from book_helpers import NOTEBOOK_SECONDS, NOTEBOOKS, ROOT, build_smoke_book, smoke_env, toc_files
+from book_helpers import NOTEBOOK_SECONDS, NOTEBOOKS, ROOT, smoke_env, toc_files
 from conftest import needs_fashion_mnist
 
 pytestmark = [needs_fashion_mnist, pytest.mark.slow]
@@ -28,13 +28,6 @@ ALL = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 # what each notebook must show (an output of this MIME type)
 EXPECTED = {**{f"fig{i}": "image/png" for i in range(1, 9)}, "explorer": "image/png", "table1": "text/html",
             "table2": "text/html", "claims": "text/html", "benchmarks": "text/markdown"}
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    book = build_smoke_book(tmp_path_factory)
-    book.check_built()
-    return book
 
 
 def outputs(nb) -> list[dict]:
