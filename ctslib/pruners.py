@@ -32,7 +32,7 @@ from torch.func import functional_call
 
 from .data import Batches, ImageData
 from .methods import DrawContext, Drawn, register
-from .objectives import FunctionalNet, Objective, get_objective
+from .objectives import FunctionalNet, Objective, double_backward_attention, get_objective, scoring_mode
 from .tickets import Ticket, check_density, num_to_keep, prunable_names
 from .training import Schedule, clone_state, steps_at_batch, train
 
@@ -71,20 +71,6 @@ def _examples(batches: Iterable[Batch]) -> int:
     return sum(len(y) for _, y in batches)
 
 
-class _TrainMode:
-    """Run the model with batch statistics (BatchNorm in train mode), as in training and CTS; restore after."""
-
-    def __init__(self, model: nn.Module):
-        self.model, self.was_training = model, model.training
-
-    def __enter__(self) -> nn.Module:
-        self.model.train()
-        return self.model
-
-    def __exit__(self, *exc) -> None:
-        self.model.train(self.was_training)
-
-
 def _leaf_weights(net: FunctionalNet) -> dict[str, torch.Tensor]:
     """Fresh autograd leaves holding theta for each prunable weight (the model's own tensors are not touched)."""
     return {n: net.theta[n].detach().clone().requires_grad_() for n in net.prunable}
@@ -101,7 +87,7 @@ def snip_scores(model: nn.Module, batches: Iterable[Batch]) -> Scores:
     net = FunctionalNet(model)
     theta = _leaf_weights(net)
     grads = {n: torch.zeros_like(t) for n, t in theta.items()}
-    with _TrainMode(model):
+    with scoring_mode(model):
         for x, y in batches:
             loss = F.cross_entropy(net(None, x, theta), y)
             for n, g in zip(theta, torch.autograd.grad(loss, list(theta.values()))):
@@ -138,14 +124,16 @@ def grasp_scores(model: nn.Module, batches: Iterable[Batch], temperature: float 
     def loss_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(net(None, x, theta) / temperature, y)
 
-    with _TrainMode(model):
+    with scoring_mode(model):
         g_stop = [torch.zeros_like(theta[n]) for n in names]
         for x, y in batches:
             for acc, g in zip(g_stop, torch.autograd.grad(loss_of(x, y), list(theta.values()))):
                 acc += g
         hg = [torch.zeros_like(theta[n]) for n in names]
         for x, y in batches:
-            grads = torch.autograd.grad(loss_of(x, y), list(theta.values()), create_graph=True)
+            with double_backward_attention():
+                loss = loss_of(x, y)
+            grads = torch.autograd.grad(loss, list(theta.values()), create_graph=True)
             z = sum((gs * g).sum() for gs, g in zip(g_stop, grads))
             for acc, h in zip(hg, torch.autograd.grad(z, list(theta.values()), allow_unused=True)):
                 if h is not None:  # a weight the loss does not reach through a second path
@@ -185,7 +173,7 @@ def _linearised_copy(model: nn.Module) -> nn.Module:
     use exactly that map (with |gamma|, |beta|) whatever the running statistics, so the flow is the same
     for models that track running statistics and for those (the paper's) that do not.
     """
-    linear = copy.deepcopy(model).double()
+    linear = copy.deepcopy(model).double().eval()  # eval: no dropout in the flow
     for parent in list(linear.modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, nn.modules.batchnorm._BatchNorm):
@@ -199,7 +187,8 @@ def synflow_scores(model: nn.Module, input_shape: tuple[int, ...], ticket: Ticke
     Every parameter is replaced by its absolute value (biases too, as in Synaptic-Flow's code; with
     ReLUs and max-pools the network is then linear in each weight), pruned weights (`ticket`) are zero,
     BatchNorm is the affine map of `_linearised_copy`, and R = sum of the outputs for a single all-ones
-    input of shape `input_shape` (C, H, W). Computed in float64; no data is used. Without biases the
+    input of shape `input_shape` (C, H, W). Computed and returned in float64 (the ranking `Ticket.from_scores`
+    keeps float64; a flow that overflows float64 raises a ValueError); no data is used. Without biases the
     scores obey synaptic-flow conservation: every layer's scores sum to R.
     """
     return _synflow_round(_linearised_copy(model), prunable_names(model), input_shape, ticket)
@@ -216,8 +205,13 @@ def _synflow_round(linear: nn.Module, names: list[str], input_shape: tuple[int, 
         weights[n] = w.requires_grad_()
     ones = torch.ones((1, *input_shape), dtype=torch.float64, device=params[names[0]].device)
     r = functional_call(linear, {**params, **weights}, (ones,), strict=False).sum()
+    if not torch.isfinite(r):
+        raise ValueError(f"SynFlow's flow R = {float(r)} overflows float64 on this network (input {input_shape}): "
+                         f"the scores cannot be ranked; prune this model with another method")
     grads = torch.autograd.grad(r, list(weights.values()), allow_unused=True)
-    return {n: (g * weights[n]).detach().abs().float() if g is not None else torch.zeros_like(weights[n]).float()
+    # float64 all the way to the ranking: on deep networks the scores exceed float32's range (ResNet-50 at
+    # 224x224: all but 4 of 25.5M scores would be inf, and the top-k would keep weights by position)
+    return {n: (g * weights[n]).detach().abs() if g is not None else torch.zeros_like(weights[n])
             for n, g in zip(names, grads)}
 
 
@@ -261,7 +255,7 @@ def saliency_scores(model: nn.Module, batches: Iterable[Batch], objective: str |
                             device=generator.device if generator is not None else t.device)
         overlay[n] = (1 + sigma * noise.to(t.device, t.dtype)).requires_grad_()
     grads = {n: torch.zeros_like(s) for n, s in overlay.items()}
-    with _TrainMode(model):
+    with scoring_mode(model):
         for x, y in batches:
             teacher = objective.teacher(net, x, y)
             r = objective(net, overlay, x, y, teacher)

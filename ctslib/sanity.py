@@ -26,7 +26,7 @@ from torch import nn
 from .config import ABLATIONS, RunConfig
 from .data import Batches, ImageData
 from .objectives import evaluate_objectives
-from .tickets import Ticket, prunable_parameters
+from .tickets import Ticket, prunable_parameters, ranking_values
 
 
 
@@ -50,7 +50,7 @@ def invert(ticket: Ticket, scores: Mapping[str, torch.Tensor]) -> Ticket:
     for name, mask in ticket.masks.items():
         if name not in scores:
             raise ValueError(f"no scores for layer {name!r}; scores must cover every layer of the ticket")
-        score = scores[name].detach().reshape(-1).float().to(mask.device)
+        score = ranking_values({name: scores[name]}).to(mask.device)  # float64 scores stay float64
         if score.numel() != mask.numel():
             raise ValueError(f"scores for {name!r} have {score.numel()} entries, the mask {mask.numel()}")
         flat = mask.reshape(-1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 from dataclasses import dataclass
 from typing import Mapping
@@ -22,20 +24,36 @@ def check_density(density: float) -> float:
 
 
 def prunable_names(model: nn.Module) -> list[str]:
-    """Names of the parameters a ticket may prune: every conv and linear weight.
+    """Names of the parameters a ticket may prune, in `model.named_modules()` order:
 
-    A model may keep some of them dense by listing their names in a `dense_parameters` attribute
-    (VGG-16's final linear layer, as in the paper). Biases and BatchNorm parameters are never pruned.
-    Works for any `nn.Module`, not only the ctslib zoo.
+    - the `weight` of every linear and convolution layer (`nn.Linear`, `nn.Conv1d/2d/3d` and their transposed
+      forms, and subclasses such as attention's `out_proj`);
+    - the projection weights of every `nn.MultiheadAttention`: `in_proj_weight` (Q, K and V stacked), or
+      `q_proj_weight`, `k_proj_weight`, `v_proj_weight` when keys and values have their own sizes (its
+      `out_proj.weight` is a linear layer's, above).
+
+    Never pruned: biases, normalisation parameters (BatchNorm, LayerNorm, ...), embedding tables
+    (`nn.Embedding`) and any parameter of another kind of module. A model keeps some of the above dense by
+    listing their names in a `dense_parameters` attribute (VGG-16's final linear layer, as in the paper).
+    Works for any `nn.Module`, not only the ctslib zoo; to choose the weights yourself, pass `prunable` to the
+    search (`ctslib.cts.search`).
     """
     keep_dense = set(getattr(model, "dense_parameters", ()))
     names = []
     for module_name, module in model.named_modules():
+        prefix = f"{module_name}." if module_name else ""
         if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
-            name = f"{module_name}.weight" if module_name else "weight"
-            if name not in keep_dense:
-                names.append(name)
+            own = ["weight"]
+        elif isinstance(module, nn.MultiheadAttention):
+            own = [n for n in ATTENTION_PROJECTIONS if getattr(module, n, None) is not None]
+        else:
+            continue
+        names += [prefix + n for n in own if prefix + n not in keep_dense]
     return names
+
+
+# nn.MultiheadAttention's own projection weights (one stacked Q/K/V matrix, or three when kdim/vdim differ)
+ATTENTION_PROJECTIONS = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
 
 
 def prunable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
@@ -47,6 +65,26 @@ def prunable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
 def num_to_keep(density: float, total: int) -> int:
     """round(density * total): the exact number of weights a ticket of this density keeps."""
     return int(round(check_density(density) * total))
+
+
+def ranking_values(scores: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The scores of every layer (in `scores`' order) as one flat vector to rank: float64 if any layer's
+    scores are float64, else float32.
+
+    Raises a ValueError naming the layer if a score is NaN or +inf (a top-k over them would keep weights by
+    position, not by score); -inf is allowed and means "never keep".
+    """
+    dtype = torch.float64 if any(s.dtype == torch.float64 for s in scores.values()) else torch.float32
+    flat = torch.cat([s.detach().reshape(-1).to(dtype) for s in scores.values()])
+    bad = torch.isnan(flat) | (flat == math.inf)
+    if bool(bad.any()):
+        first = int(bad.nonzero()[0])
+        ends = itertools.accumulate(s.numel() for s in scores.values())
+        layer = next(name for name, end in zip(scores, ends) if first < end)
+        raise ValueError(f"{int(bad.sum())} of {flat.numel()} scores are NaN or +inf (the first in {layer!r}): a top-k "
+                         f"over them would keep weights by position, not by score; compute the scores in a wider "
+                         f"type (float64) or rescale them")
+    return flat
 
 
 @dataclass
@@ -70,10 +108,12 @@ class Ticket:
     def from_scores(cls, scores: Mapping[str, torch.Tensor], density: float) -> "Ticket":
         """Global top-k (eq. 5): keep exactly round(density * d) weights with the largest scores.
 
-        Ties are broken by position (torch.topk), so the count is always exact.
+        Ties are broken by position (torch.topk), so the count is always exact. Scores are ranked in their
+        own precision (float64 stays float64: SynFlow's scores of deep networks exceed float32's range);
+        a non-finite score other than -inf (the mark of a weight that must not be kept) raises a ValueError.
         """
         names = list(scores)
-        flat = torch.cat([scores[n].detach().reshape(-1).float() for n in names])
+        flat = ranking_values({n: scores[n] for n in names})
         k = num_to_keep(density, flat.numel())
         keep = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
         if k > 0:

@@ -122,9 +122,10 @@ def test_synflow_is_data_independent(data):
 def test_synflow_single_round_matches_hand_computation():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 4, bias=False), nn.ReLU(), nn.Linear(4, 2, bias=False))
-    w1, w2 = net[0].weight.detach().abs(), net[2].weight.detach().abs()
+    w1, w2 = net[0].weight.detach().abs().double(), net[2].weight.detach().abs().double()
     assert (net[0].weight < 0).any()  # the linearisation must take absolute values
     scores = pruners.synflow_scores(net, (3,))
+    assert all(s.dtype == torch.float64 for s in scores.values())  # float64 all the way to the ranking
     # R = 1' |W2| |W1| 1; dR/d|W1|_ij = (1'|W2|)_i, dR/d|W2|_ki = (|W1| 1)_i
     expected1 = w2.sum(0)[:, None] * w1
     expected2 = w2 * w1.sum(1)[None, :]
@@ -146,6 +147,45 @@ def test_synflow_iterative_prunes_to_target_and_is_nested():
     assert Ticket.from_scores(scores, 0.1) == ticket
     one_shot = Ticket.from_scores(pruners.synflow_scores(net, (20,)), 0.1)
     assert ticket != one_shot  # the rounds re-score the pruned network
+
+
+@pytest.mark.parametrize("name, input_shape, classes", [("resnet50", (3, 224, 224), 1000), ("vgg16", (3, 32, 32), 10)])
+def test_synflow_ranks_deep_networks_exactly(name, input_shape, classes):
+    """On deep networks the flow exceeds float32's range: cast to float32, all but 4 of ResNet-50's 25.5M scores
+    were inf, the top-k kept weights by position and 42 of 54 layers collapsed, silently. Kept in float64 the
+    ranking is exact: the kept count is exact, the kept weights outscore the pruned ones, and every layer the
+    ticket empties is reported."""
+    from ctslib.data import DATASETS, ImageData
+    torch.manual_seed(0)
+    model = build_model(name, in_channels=3, image_size=input_shape[1], num_classes=classes)
+    first = pruners.synflow_scores(model, input_shape)
+    flat = torch.cat([s.reshape(-1) for s in first.values()])
+    assert flat.dtype == torch.float64 and torch.isfinite(flat).all()
+    if name == "resnet50":
+        assert float(flat.max()) > torch.finfo(torch.float32).max  # the regime that broke the float32 ranking
+    info = DATASETS["imagenet" if name == "resnet50" else "cifar10"]
+    image = ImageData(torch.zeros((1, *input_shape), dtype=torch.uint8), torch.zeros(1, dtype=torch.long), info)
+    drawn = get_method("synflow")(context(model, image, density=0.001, synflow_rounds=2))
+    ticket = drawn.ticket
+    assert ticket.num_kept == num_to_keep(0.001, ticket.num_total)
+    assert all(torch.isfinite(s).all() for s in drawn.scores.values())
+    assert drawn.info["collapsed_layers"] == ticket.collapsed_layers()
+    # the first round's ticket (density 0.001 ** (1/2)) is the exact top-k of the float64 scores
+    round1 = Ticket.from_scores(first, 0.001 ** 0.5)
+    kept = torch.cat([first[n][round1.masks[n]] for n in first])
+    pruned = torch.cat([first[n][~round1.masks[n]] for n in first])
+    assert float(kept.min()) >= float(pruned.max())
+
+
+def test_non_finite_scores_are_refused():
+    scores = {"a": torch.tensor([1.0, 2.0]), "b": torch.tensor([float("nan"), 0.5])}
+    with pytest.raises(ValueError, match="NaN or \\+inf.*'b'"):
+        Ticket.from_scores(scores, 0.5)
+    scores["b"] = torch.tensor([float("inf"), 0.5])
+    with pytest.raises(ValueError, match="'b'"):
+        Ticket.from_scores(scores, 0.5)
+    scores["b"] = torch.tensor([-float("inf"), 0.5])  # -inf: "never keep", as LTR and SynFlow mark pruned weights
+    assert Ticket.from_scores(scores, 0.5).masks["b"].tolist() == [False, False]
 
 
 # --- SNIP, GraSP, saliency ----------------------------------------------------------------------------
