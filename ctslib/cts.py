@@ -30,7 +30,7 @@ from typing import Any, Callable, ContextManager, Iterable, Literal
 import torch
 from torch import nn
 
-from .objectives import FunctionalNet, Objective, get_objective
+from .objectives import FunctionalNet, Objective, get_objective, scoring_mode
 from .tickets import Ticket, check_density, prunable_names
 
 Step = Literal["gradbalance", "lagrange"]
@@ -290,30 +290,28 @@ def run(cts: "ConcreteSearch", batches: Iterable[tuple[torch.Tensor, torch.Tenso
 
     Starts from `cts.steps_done`, so a search restored with `load_state_dict` resumes where it stopped.
     `on_pass_end(cts)` runs after every full pass over `batches` that leaves steps to do (checkpoints).
-    The model runs in train mode (BatchNorm with batch statistics); its mode is restored afterwards.
+    The model runs in `objectives.scoring_mode`: BatchNorm with batch statistics, dropout off; its modes
+    are restored afterwards.
     """
-    model = cts.net.model
-    was_training = model.training
-    model.train()
     autocast = autocast or contextlib.nullcontext()
     bar = _progress(cts.total_steps, progress, f"CTS_{cts.objective.name} search")
     bar.update(cts.steps_done)
     try:
-        while cts.steps_done < cts.total_steps:
-            n_before = cts.steps_done
-            for x, y in batches:
-                with autocast:
-                    cts.step(x, y)
-                bar.update(1)
-                if cts.steps_done == cts.total_steps:
-                    break
-            if cts.steps_done == n_before:
-                raise ValueError("the batches given to the search yielded no batch")
-            if on_pass_end is not None and cts.steps_done < cts.total_steps:
-                on_pass_end(cts)
+        with scoring_mode(cts.net.model):
+            while cts.steps_done < cts.total_steps:
+                n_before = cts.steps_done
+                for x, y in batches:
+                    with autocast:
+                        cts.step(x, y)
+                    bar.update(1)
+                    if cts.steps_done == cts.total_steps:
+                        break
+                if cts.steps_done == n_before:
+                    raise ValueError("the batches given to the search yielded no batch")
+                if on_pass_end is not None and cts.steps_done < cts.total_steps:
+                    on_pass_end(cts)
     finally:
         bar.close()
-        model.train(was_training)
 
 
 def search(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], density: float,

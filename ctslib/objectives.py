@@ -12,19 +12,21 @@ what `objective.teacher(net, x, y)` computed once per batch from the dense netwo
 | `delta_loss` | R_{Delta L}           | abs(L / L_dense - 1), the batch losses of ticket and dense network  |
 | `grad_norm`  | R_{-||grad L||_2}     | minus the L2 norm of grad_theta L over the prunable weights         |
 | `kl`         | R_KL                  | reverse KL: KL(softmax(student) || softmax(teacher)), batch mean    |
-| `feature`    | R_feature             | mean over prunable layers of MSE(N(F_ticket), N(F_dense))           |
+| `feature`    | R_feature             | mean over feature modules of MSE(N(F_ticket), N(F_dense))           |
 | `grad`       | R_grad                | mean over prunable layers of MSE(N(grad L), N(grad L_dense))        |
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+import contextlib
+from typing import Any, ContextManager, Iterable, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .tickets import prunable_names
 
@@ -36,8 +38,8 @@ class FunctionalNet:
 
     No copies of the model and no hooks on its weights: the frozen weights theta are read in place.
     Buffers (BatchNorm running statistics, if the model tracks them) are private copies, so neither a
-    ticket search nor an objective evaluation ever changes the model it is given. The outputs of the
-    modules that own a prunable weight are the "features" used by R_feature.
+    ticket search nor an objective evaluation ever changes the model it is given. The outputs of
+    `feature_modules(model, prunable)` are the "features" used by R_feature.
     """
 
     def __init__(self, model: nn.Module, prunable: list[str] | None = None):
@@ -45,8 +47,7 @@ class FunctionalNet:
         self.prunable = list(prunable) if prunable is not None else prunable_names(model)
         self.theta = {n: p.detach() for n, p in model.named_parameters()}
         self.buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
-        modules = dict(model.named_modules())
-        self._feature_modules = [modules[n.rpartition(".")[0]] for n in self.prunable]
+        self._feature_modules: list[tuple[str, nn.Module]] | None = None  # found on first use (R_feature only)
 
     def params(self, masks: Mapping[str, torch.Tensor] | None,
                theta: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
@@ -68,15 +69,91 @@ class FunctionalNet:
 
     def with_features(self, masks: Mapping[str, torch.Tensor] | None,
                       x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Logits and the output of each prunable layer, in `self.prunable` order."""
+        """Logits and the output of every feature module (see `feature_modules`), in the order they ran.
+
+        A module's output that is a tuple (nn.MultiheadAttention's (output, weights)) contributes its first
+        element. A feature module whose forward did not run, or whose output is not a tensor, raises an error
+        naming it: R_feature would silently match fewer layers than it claims.
+        """
+        if self._feature_modules is None:
+            self._feature_modules = feature_modules(self.model, self.prunable)
         features: list[torch.Tensor] = []
-        handles = [m.register_forward_hook(lambda mod, inp, out: features.append(out))
-                   for m in self._feature_modules]
+        fired: set[str] = set()
+
+        def hook(name: str):
+            def keep(module: nn.Module, inputs: Any, output: Any) -> None:
+                fired.add(name)
+                features.append(_feature_tensor(name, module, output))
+            return keep
+
+        handles = [m.register_forward_hook(hook(name)) for name, m in self._feature_modules]
         try:
-            return self(masks, x), features
+            logits = self(masks, x)
         finally:
             for handle in handles:
                 handle.remove()
+        silent = [name for name, _ in self._feature_modules if name not in fired]
+        if silent:
+            raise ValueError(f"R_feature: feature module(s) {silent} did not run in the forward pass (their weights "
+                             f"are used without calling them, e.g. through F.linear); set `feature_modules` on the "
+                             f"model to the names of the modules whose outputs are the features")
+        return logits, features
+
+
+def feature_modules(model: nn.Module, prunable: Iterable[str] | None = None) -> list[tuple[str, nn.Module]]:
+    """The modules whose outputs are R_feature's features, as (name, module) in `named_modules()` order.
+
+    A model may name them itself in a `feature_modules` attribute (a list or tuple of module names). Otherwise they are
+    the modules that own a prunable weight, each once, leaving out a module inside another one of them: its
+    computation is part of the outer module's output, and it may never be called (nn.MultiheadAttention uses
+    its `out_proj.weight` directly, so the attention output is the one feature of that block).
+    """
+    modules = dict(model.named_modules())
+    declared = getattr(model, "feature_modules", None)
+    if isinstance(declared, (list, tuple)) and all(isinstance(n, str) for n in declared):
+        unknown = [n for n in declared if n not in modules]
+        if unknown:
+            raise ValueError(f"model.feature_modules names {unknown}, which are not modules of the model")
+        return [(n, modules[n]) for n in declared]
+    owners = {n.rpartition(".")[0] for n in (prunable if prunable is not None else prunable_names(model))}
+    nested = {o for o in owners for other in owners if other != o and (other == "" or o.startswith(other + "."))}
+    return [(n, m) for n, m in modules.items() if n in owners and n not in nested]
+
+
+def _feature_tensor(name: str, module: nn.Module, output: Any) -> torch.Tensor:
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        output = output[0]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"R_feature: module {name!r} ({type(module).__name__}) returned a {type(output).__name__}, "
+                        f"not a tensor; set `feature_modules` on the model to modules that return tensors")
+    return output
+
+
+@contextlib.contextmanager
+def scoring_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """How a ticket search or a score sees the network: train mode, so BatchNorm normalises each batch with
+    its own statistics (as the paper trains and searches), but with dropout off, so the objective is a
+    function of the mask alone (the authors' code searches in eval mode, which for BatchNorm without running
+    statistics is the same). Every `nn.Dropout*` and `nn.MultiheadAttention` (its attention dropout) is put
+    in eval mode. Each module's mode is restored afterwards. (Dropout called as a function with a module's
+    own `training` flag, inside a custom module, cannot be seen from here.)
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    model.train()
+    for m in model.modules():
+        if isinstance(m, (nn.modules.dropout._DropoutNd, nn.MultiheadAttention)):
+            m.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def double_backward_attention() -> ContextManager[None]:
+    """Scaled dot-product attention through its math kernel, which has a second derivative: the fused CPU
+    kernels (flash attention) have none, and R_grad_norm, R_grad and GraSP differentiate a gradient."""
+    return sdpa_kernel(SDPBackend.MATH)
 
 
 def normalize(t: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -136,7 +213,8 @@ def task_gradients(net: FunctionalNet, masks: Mapping[str, torch.Tensor] | None,
     differentiable with respect to the mask (double backward), as R_grad_norm and R_grad need.
     """
     theta = {n: net.theta[n].detach().requires_grad_() for n in net.prunable}
-    loss = F.cross_entropy(net(masks, x, theta), y)
+    with double_backward_attention() if create_graph else contextlib.nullcontext():
+        loss = F.cross_entropy(net(masks, x, theta), y)
     return list(torch.autograd.grad(loss, list(theta.values()), create_graph=create_graph))
 
 
@@ -244,17 +322,15 @@ def evaluate_objectives(model: nn.Module, masks: Mapping[str, torch.Tensor], bat
     """Mean value of each objective for the ticket `masks` (bool or float) over a fixed set of (x, y) batches.
 
     Used for Figs. 1, 7 and 8: tickets from different methods are scored on identical data. The network
-    runs with batch statistics (train-mode BatchNorm), as during training and search; the model itself is
-    left unchanged.
+    runs in `scoring_mode` (batch statistics, no dropout), as during the search; the model itself is left
+    unchanged.
     """
     names = list(objectives or OBJECTIVES)
     net = FunctionalNet(model)
     float_masks = {n: masks[n].to(net.theta[n].dtype) for n in net.prunable}
-    was_training = model.training
-    model.train()
     totals = dict.fromkeys(names, 0.0)
     count = 0
-    try:
+    with scoring_mode(model):
         for x, y in batches:
             for name in names:
                 objective = get_objective(name)
@@ -262,8 +338,6 @@ def evaluate_objectives(model: nn.Module, masks: Mapping[str, torch.Tensor], bat
                 with torch.set_grad_enabled(objective.uses_gradients):
                     totals[name] += float(objective(net, float_masks, x, y, teacher).detach())
             count += 1
-    finally:
-        model.train(was_training)
     if count == 0:
         raise ValueError("evaluate_objectives needs at least one batch")
     return {n: v / count for n, v in totals.items()}
