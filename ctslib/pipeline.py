@@ -50,6 +50,7 @@ from .config import RunConfig
 from .data import ImageData, dataset_info, load_dataset
 from .methods import DrawContext, Drawn, get_method
 from .models import build_model
+from .threads import WAIT_POLICY_VARIABLE
 from .tickets import Ticket, prunable_parameters
 from .training import _autocast, clone_state, evaluate, make_optimizer, steps_at_batch, train
 
@@ -402,7 +403,8 @@ def environment() -> dict[str, Any]:
     return {"ctslib_version": __version__, "torch_version": torch.__version__,
             "python_version": platform.python_version(), "host": socket.gethostname(),
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "world_size": dist.world_size(), "threads": torch.get_num_threads()}
+            "world_size": dist.world_size(), "threads": torch.get_num_threads(),
+            "omp_wait_policy": os.environ.get(WAIT_POLICY_VARIABLE)}
 
 
 # --- the phases ----------------------------------------------------------------------------------------
@@ -449,6 +451,8 @@ def _trained(phase: str, model: nn.Module, data: RunData, config: RunConfig, dev
     if saved is not None and saved.get("phase") == phase:
         _restore(saved, model, optimizer, generator)
         step, seconds_before = int(saved["step"]), float(saved["seconds"])
+        for group in optimizer.param_groups:  # (a checkpoint written before groups kept their base lr)
+            group.setdefault("initial_lr", schedule.lr)
     if hasattr(batches, "epoch"):  # streamed data: reshuffle as the epoch we resume in
         batches.epoch = step // steps_per_epoch
     start = time.perf_counter()

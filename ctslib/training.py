@@ -39,10 +39,11 @@ class Schedule:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got epochs={self.epochs}, batch_size={self.batch_size}")
 
-    def lr_at(self, step: int, steps_per_epoch: int) -> float:
-        """Learning rate for iteration `step` (0-based, at this schedule's batch size)."""
+    def lr_at(self, step: int, steps_per_epoch: int, base_lr: float | None = None) -> float:
+        """Learning rate for iteration `step` (0-based, at this schedule's batch size), starting from
+        `base_lr` (default: the schedule's `lr`) and dropped and warmed up as the schedule says."""
         epoch = step / steps_per_epoch
-        lr = self.lr * self.gamma ** sum(epoch >= m for m in self.milestones)
+        lr = (self.lr if base_lr is None else base_lr) * self.gamma ** sum(epoch >= m for m in self.milestones)
         if self.warmup_epochs > 0 and epoch < self.warmup_epochs:
             lr *= (step + 1) / (self.warmup_epochs * steps_per_epoch)
         return lr
@@ -84,9 +85,12 @@ def make_optimizer(model: nn.Module, schedule: Schedule) -> torch.optim.SGD:
     params = list(model.parameters())
     kwargs = dict(lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay)
     try:
-        return torch.optim.SGD(params, fused=True, **kwargs)
+        optimizer = torch.optim.SGD(params, fused=True, **kwargs)
     except RuntimeError:  # no fused SGD for this device or dtype
-        return torch.optim.SGD(params, **kwargs)
+        optimizer = torch.optim.SGD(params, **kwargs)
+    for group in optimizer.param_groups:
+        group["initial_lr"] = schedule.lr  # the base `train` scales by the schedule's drops
+    return optimizer
 
 
 class MaskedWeights:
@@ -125,6 +129,12 @@ def train(model: nn.Module, data: ImageData | None, schedule: Schedule, *, ticke
     and `generator` saved there and calling again with `start_step` = epochs * steps per epoch continues
     exactly as if never stopped. `precision='bf16'` uses autocast.
 
+    `optimizer`: by default SGD with the schedule's lr, momentum and weight decay (`make_optimizer`). An
+    optimizer you pass keeps all its own settings (its momentum, weight decay, betas, ...) and its learning
+    rate: each parameter group's lr when first seen here (kept in the group as `initial_lr`, as torch's LR
+    schedulers do) is the base that the schedule's drops (`milestones`, `gamma`) and warm-up scale. For a
+    constant learning rate, pass a schedule with `milestones=()`.
+
     `batches` (optional) replaces the shuffled `Batches` over `data`: any re-iterable with `len()` that
     yields one epoch of (x, y) per iteration (a DistributedDataParallel rank's slices, streamed ImageNet).
     """
@@ -135,7 +145,10 @@ def train(model: nn.Module, data: ImageData | None, schedule: Schedule, *, ticke
     steps_per_epoch = len(batches)
     total = schedule.epochs * steps_per_epoch
     stop_step = total if stop_step is None else min(stop_step, total)
-    optimizer = optimizer or make_optimizer(model, schedule)
+    if optimizer is None:
+        optimizer = make_optimizer(model, schedule)
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
     masked = MaskedWeights(model, ticket)
     model.train()
     autocast = _autocast(device, precision)
@@ -153,9 +166,8 @@ def train(model: nn.Module, data: ImageData | None, schedule: Schedule, *, ticke
                 continue
             if step >= stop_step:
                 break
-            lr = schedule.lr_at(step, steps_per_epoch)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = schedule.lr_at(step, steps_per_epoch, group["initial_lr"])
             with autocast:
                 loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)

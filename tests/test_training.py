@@ -70,3 +70,28 @@ def test_start_and_stop_steps_continue_the_schedule():
     first = train(model, data, sched, stop_step=5, generator=torch.Generator().manual_seed(0))
     rest = train(model, data, sched, start_step=5, generator=torch.Generator().manual_seed(0))
     assert (first.steps, rest.steps) == (5, 12 - 5)
+
+
+def test_a_users_optimizer_keeps_its_own_settings_and_follows_the_schedules_drops():
+    from ctslib.data import DATASETS, ImageData
+    images = torch.randint(0, 255, (256, 1, 28, 28), dtype=torch.uint8)
+    data = ImageData(images, torch.randint(0, 10, (256,)), DATASETS["fashion_mnist"])
+    model = build_model("lenet300", in_channels=1, image_size=28, num_classes=10)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.8, 0.95), weight_decay=0.0)
+    seen = []
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
+    schedule = Schedule(epochs=2, batch_size=64, lr=0.1, weight_decay=1e-3, milestones=(1,), gamma=0.5,
+                        augment=False)
+    train(model, data, schedule, optimizer=optimizer, generator=torch.Generator().manual_seed(0))
+    assert seen == pytest.approx([1e-3] * 4 + [5e-4] * 4)  # its own lr, dropped by the schedule's gamma at epoch 1
+    group = optimizer.param_groups[0]
+    assert (group["betas"], group["weight_decay"], group["initial_lr"]) == ((0.8, 0.95), 0.0, 1e-3)
+    # the default optimizer is the schedule's SGD: lr from the schedule
+    default_seen = []
+    model = build_model("lenet300", in_channels=1, image_size=28, num_classes=10)
+    from ctslib.training import make_optimizer
+    sgd = make_optimizer(model, schedule)
+    sgd.register_step_pre_hook(lambda opt, args, kwargs: default_seen.append(opt.param_groups[0]["lr"]))
+    train(model, data, schedule, optimizer=sgd, generator=torch.Generator().manual_seed(0))
+    assert default_seen == pytest.approx([0.1] * 4 + [0.05] * 4)
+    assert (sgd.param_groups[0]["momentum"], sgd.param_groups[0]["weight_decay"]) == (0.9, 1e-3)
