@@ -21,6 +21,7 @@ from dataclasses import fields
 from typing import Any, Sequence
 
 from .config import RunConfig
+from .threads import apply_threads, resolve_threads
 
 # Config fields set by dedicated sweep options rather than the per-field flags.
 _SWEEP_FIELDS = ("method", "density", "seed", "objective")
@@ -74,6 +75,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="run store folder (default: $CTS_STORE, else ~/.cache/ctslib/runs)")
 
 
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", default=None, metavar="N|auto",
+                        help="torch threads of this process: a positive integer or 'auto' (default: $CTS_THREADS, "
+                             "else auto = one per core when torch's threads wait passively, as ctslib arranges, "
+                             "else 1; see ctslib/threads.py)")
+
+
 def _add_preset(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None, metavar="SCALE",
                         help="scale preset: smoke | cpu | paper (default: $CTS_SCALE, else cpu)")
@@ -125,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-store", action="store_true", help="compute without reading or writing the store")
     run.add_argument("--recompute", action="store_true", help="remove the stored run first and compute it again")
     run.add_argument("--json", action="store_true", help="print the run's record as JSON instead of the summary")
+    _add_threads(run)
     _add_config_arguments(run)
 
     sweep = sub.add_parser("sweep", help="compute a grid of runs (methods x objectives x densities x seeds)",
@@ -146,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local processes computing runs side by side, one torch thread each; 'auto' = one per "
                             "core on a CPU-only machine (default: 1, this process)")
     sweep.add_argument("--dry-run", action="store_true", help="list the runs of this worker, compute nothing")
+    _add_threads(sweep)
     _add_config_arguments(sweep, skip=_SWEEP_FIELDS)
 
     lst = sub.add_parser("list", help="the runs in the store, as a table",
@@ -189,6 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from . import distributed as dist
     config = _valid(config_from_args, args)
     _valid(_check, config)
+    _valid(apply_threads, args.threads)
     if dist.launched():
         dist.init()
     main = dist.is_main()  # (after shutdown every process would look like the main one)
@@ -201,9 +212,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             if args.recompute and dist.is_main():
                 store.remove(config)
             dist.barrier()
-            cached = store.has(config) if dist.is_main() else False
-            record = store.get(config, progress=_progress())
-            where = f"{'from' if cached else 'saved in'} {store.folder(config)}"
+            record, source = store.fetch(config, progress=_progress())
+            where = {"store": "from", "computed": "saved in",
+                     "other process": "computed by another process, read from"}[source] + f" {store.folder(config)}"
     finally:
         if dist.launched():
             dist.shutdown()
@@ -232,6 +243,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     configs = _valid(sweep_configs, args)
     for config in configs:
         _valid(_check, config)
+    _valid(resolve_threads, args.threads)  # a bad value fails now; the count is set below
     total = len(configs)
     if args.shard is not None:
         configs = select_shard(configs, *args.shard)
@@ -253,16 +265,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     progress = _progress() and main
 
     def one(config: RunConfig, wait: bool) -> None:
-        cached = store.has(config)
         try:
-            record = store.get(config, progress=progress, wait=wait)
+            record, source = store.fetch(config, progress=progress, wait=wait)
         except RunLocked:
             deferred.append(config)
             return
         except Exception as err:  # keep sweeping; report at the end
             failed.append((config, f"{type(err).__name__}: {err}"))
             return
-        report(config, record, cached)
+        report(config, record, source != "computed")
 
     def report(config: RunConfig, record: dict, cached: bool) -> None:
         rows.append((config, record, cached))
@@ -282,6 +293,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 failed.append((done.config, done.error))
         bar.close()
     else:
+        apply_threads(args.threads)
         for config in tqdm(configs, desc="sweep", disable=not progress):
             one(config, wait=False)
         for config in list(deferred):  # locked by another worker: wait for its record

@@ -36,7 +36,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import torch
 
@@ -52,6 +52,12 @@ SHARED = "_shared"
 # Methods whose runs pass through many densities (Drawn.tickets): their sweeps are ordered sparsest first
 # and sharded by chain, so one run of the chain serves the others.
 CHAIN_METHODS = {"ltr"}
+
+
+class Fetched(NamedTuple):
+    """A run's record and where it came from: 'store', 'computed' (by this process) or 'other process'."""
+    record: dict
+    source: str
 
 
 class RunNotFound(LookupError):
@@ -169,7 +175,7 @@ class RunLock:
             return f"no heartbeat for {age:.0f} s (owner pid {owner.get('pid')} on {owner.get('machine')})"
         return None
 
-    def break_stale(self, reason: str) -> None:
+    def break_stale(self, reason: str, *, warn: bool = True) -> None:
         """Remove a stale lock; safe against another process doing the same at the same moment."""
         seen = self.owner()
         aside = self.path.with_name(f"lock.stale-{self.token}")
@@ -186,7 +192,7 @@ class RunLock:
                 os.link(aside, self.path)
             except FileExistsError:
                 pass
-        else:
+        elif warn:
             warnings.warn(f"breaking stale lock {self.path}: {reason}", stacklevel=3)
         aside.unlink(missing_ok=True)
 
@@ -271,8 +277,9 @@ class RunStore(RunCache):
         return None
 
     def has(self, config: RunConfig) -> bool:
-        """True iff `config`'s run is finished and its record valid."""
-        return self._read(config) is not None
+        """True iff `config`'s run is finished and its record valid (a question only: a corrupted record is
+        reported once, by the `get` that moves it aside and recomputes the run)."""
+        return self._read(config, warn=False) is not None
 
     def __contains__(self, config: RunConfig) -> bool:
         return self.has(config)
@@ -284,21 +291,44 @@ class RunStore(RunCache):
         another process is computing it (default: wait for its record). Under torchrun every rank calls
         this and takes part in the computation; rank 0 alone touches the files.
         """
+        return self.fetch(config, compute=compute, progress=progress, wait=wait).record
+
+    def fetch(self, config: RunConfig, *, compute: bool = True, progress: bool = False,
+              wait: bool = True) -> "Fetched":
+        """As `get`, and where the record came from: `Fetched.source` is 'store' (finished before the call),
+        'computed' (by this call) or 'other process' (computed by the process that held its lock while this
+        one waited)."""
         if dist.active():
             return self._get_distributed(config, compute=compute, progress=progress)
         record = self._read(config, quarantine=compute)
         if record is not None:
-            return record
+            self._tidy(config)
+            return Fetched(record, "store")
         if not compute:
             raise RunNotFound(f"run {config.run_id} ({config.label}, density {config.density:g}, seed {config.seed}) "
                               f"is not in the store {self.root}; get it with compute=True")
         lock_or_record = self._acquire(config, wait=wait)
         if isinstance(lock_or_record, dict):
-            return lock_or_record
+            return Fetched(lock_or_record, "other process")
         try:
-            return self._compute(config, progress)
+            return Fetched(self._compute(config, progress), "computed")
         finally:
             lock_or_record.release()
+
+    def _tidy(self, config: RunConfig) -> None:
+        """Remove what a process killed after writing the record but before cleaning up left behind: its lock
+        and its checkpoints with status.json. Nothing is touched while the lock's owner is alive (it is
+        cleaning up right now)."""
+        folder = self.folder(config)
+        lock_path = folder / "lock"
+        if lock_path.exists():
+            lock = RunLock(lock_path, self.stale_after)
+            reason = lock.stale_reason()
+            if reason is None:
+                return
+            lock.break_stale(reason, warn=False)
+        if (folder / "status.json").exists():  # written with every checkpoint, removed after all of them
+            Checkpoints(folder, config.run_id).clear()
 
     def _acquire(self, config: RunConfig, *, wait: bool) -> RunLock | dict:
         """The run's lock, or its record if another process finished it while we waited."""
@@ -340,16 +370,18 @@ class RunStore(RunCache):
         ticket.save(folder / "ticket.pt")
         atomic_write(folder / "record.json", lambda f: json.dump(record, f, indent=1), mode="w")
 
-    def _get_distributed(self, config: RunConfig, *, compute: bool, progress: bool) -> dict:
+    def _get_distributed(self, config: RunConfig, *, compute: bool, progress: bool) -> "Fetched":
         lock = record = None
+        source = "store"
         if dist.is_main():
             record = self._read(config, quarantine=compute)
             if record is None and compute:
                 got = self._acquire(config, wait=True)
                 record, lock = (got, None) if isinstance(got, dict) else (None, got)
-        record = dist.broadcast(record)
+                source = "other process"
+        record, source = dist.broadcast((record, source))
         if record is not None:
-            return record
+            return Fetched(record, source)
         if not compute:
             raise RunNotFound(f"run {config.run_id} ({config.label}) is not in the store {self.root}")
         try:
@@ -360,7 +392,7 @@ class RunStore(RunCache):
         finally:
             if lock is not None:
                 lock.release()
-        return dist.broadcast(record)
+        return Fetched(dist.broadcast(record), "computed")
 
     def ticket(self, config: RunConfig, *, compute: bool = True) -> Ticket:
         """The ticket of `config`'s run (computing the run first if needed and `compute`)."""

@@ -28,11 +28,13 @@ from typing import Callable, Iterator, Sequence
 
 from .config import RunConfig
 from .store import CHAIN_METHODS, RunStore, compute_order, work_key
+from .threads import usable_cores
 
 
 @dataclass(frozen=True)
 class Done:
-    """One run out of the pool: its record, or the error that stopped it."""
+    """One run out of the pool: its record (`cached`: not computed by this pool's worker), or the error that
+    stopped it."""
     config: RunConfig
     record: dict | None
     cached: bool
@@ -41,13 +43,6 @@ class Done:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def default_workers() -> int:
@@ -94,11 +89,11 @@ def _init_worker(threads: int) -> None:
 
 def _run(store: RunStore, config: RunConfig) -> Done:
     """One run, read or computed; an error is caught and reported in the Done (the other runs go on)."""
-    cached = store.has(config)
     try:
-        return Done(config, store.get(config), cached)
+        record, source = store.fetch(config)
+        return Done(config, record, source != "computed")
     except Exception as err:
-        return Done(config, None, cached, f"{type(err).__name__}: {err}")
+        return Done(config, None, False, f"{type(err).__name__}: {err}")
 
 
 def _compute_group(root: str, group: list[RunConfig]) -> list[Done]:

@@ -131,10 +131,12 @@ def test_corrupted_record_is_reported_and_recomputed(tmp_path, damage, calls):
         path.write_text(json.dumps({**good, "config": smoke(seed=7).to_dict()}))
     else:
         store.ticket_path(config).unlink()
-    with pytest.warns(CorruptRecordWarning, match=str(path)):
-        assert not store.has(config)
-    with pytest.warns(CorruptRecordWarning, match=str(path)):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert not store.has(config)  # a question: no warning
         again = store.get(config)
+    corrupt = [w for w in seen if issubclass(w.category, CorruptRecordWarning)]
+    assert len(corrupt) == 1 and str(path) in str(corrupt[0].message)  # reported once, by the get that recomputes
     assert calls == [config.run_id] * 2  # recomputed, never used
     assert again["metrics"] == good["metrics"]
     assert store.has(config)
@@ -301,6 +303,42 @@ def test_a_waiting_process_gets_the_record_of_the_lock_owner(tmp_path, calls):
     import threading
     timer = threading.Timer(0.3, lambda: store.record_path(config).write_text(record))  # the owner finishes
     timer.start()
-    got = store.get(config)
+    got, source = store.fetch(config)
     timer.join()
     assert got["run_id"] == config.run_id and calls == [config.run_id]  # waited, did not compute
+    assert source == "other process"  # and says so (`ctslib run` prints "computed by another process")
+    assert store.fetch(config).source == "store"
+
+
+def test_fetch_says_who_computed_the_run(tmp_path, calls):
+    store = RunStore(tmp_path)
+    config = smoke()
+    assert store.fetch(config).source == "computed"
+    assert store.fetch(config).source == "store" and calls == [config.run_id]
+
+
+def test_leftovers_of_a_kill_after_the_record_are_cleaned_up(tmp_path, calls):
+    """A process killed between writing record.json and clearing its checkpoints leaves its lock, progress.pt and
+    status.json; the next get of the finished run removes them (and never while the lock's owner is alive)."""
+    store = RunStore(tmp_path)
+    config = smoke()
+    store.get(config)
+    folder = store.folder(config)
+    leftovers = ("progress.pt", "draw.pt", "status.json")
+
+    def kill_leftovers(pid):
+        write_lock(store, config, pid)
+        for name in leftovers:
+            (folder / name).write_text("left by a killed process")
+
+    kill_leftovers(os.getpid())  # the owner is alive: it is cleaning up right now, leave it alone
+    assert store.fetch(config).source == "store"
+    assert all((folder / name).exists() for name in ("lock", *leftovers))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    kill_leftovers(dead.pid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # tidying a finished run is not worth a warning
+        assert store.fetch(config).source == "store"
+    assert set(os.listdir(folder)) == {"record.json", "ticket.pt"} and calls == [config.run_id]
+    assert [r["status"] for r in store.runs()] == ["finished"]

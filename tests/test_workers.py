@@ -60,14 +60,14 @@ def test_pool_computes_what_one_process_computes(tmp_path):
 def test_a_failed_run_is_reported_and_the_others_finish(tmp_path, monkeypatch):
     configs = grid("smoke", "lenet300", methods=("random",), densities=(0.5, 0.2, 0.1), seeds=(0,))
     bad = configs[1]
-    real_get = RunStore.get
+    real_fetch = RunStore.fetch
 
-    def get(self, config, **kwargs):
+    def fetch(self, config, **kwargs):
         if config == bad:
             raise RuntimeError("out of memory")
-        return real_get(self, config, **kwargs)
+        return real_fetch(self, config, **kwargs)
 
-    monkeypatch.setattr(RunStore, "get", get)
+    monkeypatch.setattr(RunStore, "fetch", fetch)
     done = {d.config.run_id: d for d in W.compute_runs(tmp_path, configs, workers=1)}
     assert done[bad.run_id].error == "RuntimeError: out of memory" and done[bad.run_id].record is None
     assert all(done[c.run_id].ok for c in configs if c != bad)
