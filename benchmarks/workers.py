@@ -24,7 +24,8 @@ import torch
 import common
 from ctslib.figures import FIGURES, figure_configs
 from ctslib.store import CHAIN_METHODS
-from ctslib.workers import compute_runs, usable_cores
+from ctslib.threads import usable_cores
+from ctslib.workers import compute_runs
 
 
 def main() -> None:

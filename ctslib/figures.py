@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from . import presets
 from .config import RunConfig
+from .threads import apply_threads, resolve_threads
 
 if TYPE_CHECKING:
     from .workers import Done
@@ -649,6 +650,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=parse_workers, default=None, metavar="N",
                         help="local processes computing runs side by side, one torch thread each (default: auto = one "
                              "per core on a CPU-only machine, 1 with a GPU or under torchrun)")
+    parser.add_argument("--threads", default=None, metavar="N|auto",
+                        help="torch threads when the runs are computed in this process (--workers 1); default: "
+                             "$CTS_THREADS, else auto (ctslib/threads.py)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs per figure, compute nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (one line per run instead)")
     args = parser.parse_args(argv)
@@ -662,6 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures = args.figures or list(FIGURES)
         kwargs = {k: v for k, v in (("model", args.model), ("dataset", args.dataset)) if v}
         per_figure = plan(scale, figures, **kwargs)
+        resolve_threads(args.threads)
     except ValueError as err:
         parser.exit(2, f"python -m ctslib.figures: error: {err}\n")
     configs = _unique(c for cs in per_figure.values() for c in cs)
@@ -703,6 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bar.update()
                 _report(done, bar, progress, failed)
         else:
+            apply_threads(args.threads)
             for config in configs:
                 bar.set_postfix_str(_run_name(config), refresh=True)
                 cached = store.has(config) if main_rank else False

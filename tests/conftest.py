@@ -2,6 +2,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+import ctslib  # noqa: F401  (first: it asks torch's OpenMP threads to wait passively, ctslib/threads.py)
 import torch
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")

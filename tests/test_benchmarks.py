@@ -187,3 +187,12 @@ def test_ticket_time_plot(tmp_path):
     ltr = ax.get_lines()[0].get_ydata()
     assert list(ltr) == sorted(ltr)  # LTR's time only grows as the density falls
     assert "LTR/CTS" in ax.get_title() and figure._repr_png_().startswith(b"\x89PNG")
+
+
+def test_threads(tmp_path):
+    record = run_benchmark("threads", tmp_path)
+    assert set(record["contenders"]) == {"1 thread", "all, passive"}
+    idle = record["results"]["smoke lenet300"]["idle"]
+    assert set(idle) == {"1 thread", "all, passive"}
+    assert min(row["vs_best"] for row in idle.values()) == pytest.approx(1.0)
+    assert all(len(row["seconds"]) == 1 and row["seconds"][0] > 0 for row in idle.values())
