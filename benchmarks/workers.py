@@ -4,10 +4,10 @@
 
 The runs: the first `--runs` runs of `--figure` at `--scale` that are not LTR, of one seed (fig3 at cpu scale:
 LeNet-300-100 CTS searches and trainings on Fashion-MNIST). Each contender computes all of them, the shared
-rewind point included, into its own empty temporary run store through `ctslib.workers.compute_runs`:
+rewind point included, into its own empty temporary run store through `ctslib.runs.sweep.compute_runs`:
 - `one_process`: this process, torch's intra-op threads = `--threads` (0: torch's default, one per core);
 - `pool`: `--workers` processes (0: one per usable core), each with the cores shared out (1 thread each on
-  a 2-core machine) — what `python -m ctslib.figures` and `make run` do by default on a CPU-only machine.
+  a 2-core machine) — what `python -m ctslib book` and `make run` do by default on a CPU-only machine.
 Repeats alternate which contender goes first. Reported: seconds per contender (median over repeats),
 one_process/pool per repeat (the pool's speed-up; > 1 means the pool is faster) and the mean top-1 of the
 runs (a check that both computed the same runs; measured: identical).
@@ -22,10 +22,10 @@ import time
 import torch
 
 import common
-from ctslib.figures import FIGURES, figure_configs
-from ctslib.store import CHAIN_METHODS
+from ctslib.report.figures import FIGURES
+from ctslib.runs.methods import METHODS
+from ctslib.runs.sweep import compute_runs
 from ctslib.threads import usable_cores
-from ctslib.workers import compute_runs
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     repeats = args.repeats or (1 if args.tiny else 2)
     workers = args.workers or usable_cores()
 
-    configs = [c for c in figure_configs(args.figure, scale=args.scale) if c.method not in CHAIN_METHODS]
+    configs = [c for c in FIGURES[args.figure].configs(scale=args.scale) if not METHODS[c.method].chain]
     configs = [c for c in configs if c.seed == configs[0].seed][:args.runs]
     seconds: dict[str, list[float]] = {"one_process": [], "pool": []}
     top1: dict[str, list[float]] = {"one_process": [], "pool": []}

@@ -2,6 +2,7 @@
 
     ctslib run --preset cpu --method cts --objective kl --density 0.01      # one run (cached in the store)
     ctslib sweep --preset cpu --methods cts ltr random --shard 0/4           # worker 0 of 4 of a grid
+    ctslib book --scale cpu                                                  # every run of the book's figures
     ctslib list                                                              # what the store holds
     ctslib show 3fa9c2                                                       # one run's record
     torchrun --nproc_per_node=4 -m ctslib run --preset paper --model resnet20 --density 0.01
@@ -20,7 +21,12 @@ import sys
 from dataclasses import fields
 from typing import Any, Sequence
 
-from .config import RunConfig
+from .runs import runtime
+from .runs.config import RunConfig
+from .runs.pipeline import check_runnable, execute
+from .runs.presets import base_config, grid, resolve_scale
+from .runs.store import RunStore
+from .runs.sweep import SweepResult, compute_order, default_workers, parse_shard, parse_workers, select_shard, sweep
 from .threads import apply_threads, resolve_threads
 
 # Config fields set by dedicated sweep options rather than the per-field flags.
@@ -95,29 +101,10 @@ def _overrides(args: argparse.Namespace, skip: Sequence[str] = ()) -> dict[str, 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The config of `ctslib run`: the preset's for the model, with every given flag on top."""
-    from .presets import base_config
     overrides = _overrides(args)
     model = overrides.pop("model", "lenet300")
     dataset = overrides.pop("dataset", None)
     return base_config(args.preset, model, dataset, quick=args.quick, **overrides)
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'i/n' -> (i, n) with 0 <= i < n."""
-    parts = text.split("/")
-    try:
-        index, count = (int(p) for p in parts)
-    except ValueError:
-        index = count = -1
-    if len(parts) != 2 or not 0 <= index < count:
-        raise argparse.ArgumentTypeError(
-            f"must be I/N with 0 <= I < N (worker I of N, 0-based, e.g. 0/4), got {text!r}")
-    return index, count
-
-
-def _workers(text: str) -> int:
-    from .workers import parse_workers
-    return parse_workers(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,12 +138,31 @@ def build_parser() -> argparse.ArgumentParser:
                        help="default: the preset's seeds")
     sweep.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
                        help="compute only worker I's part of N (0-based)")
-    sweep.add_argument("--workers", type=_workers, default=1, metavar="N",
+    sweep.add_argument("--workers", type=parse_workers, default=1, metavar="N",
                        help="local processes computing runs side by side, one torch thread each; 'auto' = one per "
-                            "core on a CPU-only machine (default: 1, this process)")
+                            "core on a CPU-only machine, 1 with a GPU (default: 1, this process)")
     sweep.add_argument("--dry-run", action="store_true", help="list the runs of this worker, compute nothing")
     _add_threads(sweep)
     _add_config_arguments(sweep, skip=_SWEEP_FIELDS)
+
+    book = sub.add_parser("book", help="compute every run of the reproduction book's figures (with progress bars)",
+                          description="Compute (or read) every run the book's figures need at one scale, then the "
+                                      "objective values of Figs. 1, 7 and 8; `jupyter-book build book` then only "
+                                      "reads the store. scripts/build_book.sh runs this first.")
+    _add_common(book)
+    book.add_argument("--scale", default=None, metavar="SCALE",
+                      help="smoke | cpu | paper (default: $CTS_SCALE, else cpu)")
+    book.add_argument("--figures", default=None, type=lambda t: [x.strip() for x in t.split(",") if x.strip()],
+                      metavar="LIST", help="comma-separated figures, e.g. fig2,table2 (default: all)")
+    book.add_argument("--model", default=None, help="run every chosen figure on this model (default: each figure's)")
+    book.add_argument("--dataset", default=None, help="with --model: its dataset")
+    book.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
+                      help="compute only worker I's part of N (0-based); N workers share one store")
+    book.add_argument("--workers", type=parse_workers, default=None, metavar="N",
+                      help="local processes computing runs side by side, one torch thread each (default: auto = one "
+                           "per core on a CPU-only machine, 1 with a GPU or under torchrun)")
+    book.add_argument("--dry-run", action="store_true", help="list the runs per figure, compute nothing")
+    _add_threads(book)
 
     lst = sub.add_parser("list", help="the runs in the store, as a table",
                          description="The runs in the store: finished ones with their accuracy, and runs "
@@ -171,8 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _store(args: argparse.Namespace):
-    from .store import RunStore
+def _store(args: argparse.Namespace) -> RunStore:
     return RunStore(getattr(args, "store", None))
 
 
@@ -190,34 +195,27 @@ def summary_lines(record: dict) -> list[str]:
             f"time: {t['total']:.1f} s (rewind {t['rewind']:.1f} s, draw {t['draw']:.1f} s, train {t['train']:.1f} s)"]
 
 
-def _check(config: RunConfig) -> None:
-    from .pipeline import check_runnable
-    check_runnable(config)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import distributed as dist
     config = _valid(config_from_args, args)
-    _valid(_check, config)
+    _valid(check_runnable, config)
     _valid(apply_threads, args.threads)
-    if dist.launched():
-        dist.init()
-    main = dist.is_main()  # (after shutdown every process would look like the main one)
+    if runtime.launched():
+        runtime.init()
+    main = runtime.is_main()  # (after shutdown every process would look like the main one)
     try:
         if args.no_store:
-            from .pipeline import execute
             record, where = execute(config, progress=_progress()).record(), "not stored"
         else:
             store = _store(args)
-            if args.recompute and dist.is_main():
+            if args.recompute and runtime.is_main():
                 store.remove(config)
-            dist.barrier()
+            runtime.barrier()
             record, source = store.fetch(config, progress=_progress())
             where = {"store": "from", "computed": "saved in",
                      "other process": "computed by another process, read from"}[source] + f" {store.folder(config)}"
     finally:
-        if dist.launched():
-            dist.shutdown()
+        if runtime.launched():
+            runtime.shutdown()
     if main:
         if args.json:
             print(json.dumps(record, indent=1))
@@ -228,7 +226,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def sweep_configs(args: argparse.Namespace) -> list[RunConfig]:
-    from .presets import grid
     overrides = _overrides(args, skip=_SWEEP_FIELDS)
     model = overrides.pop("model", "lenet300")
     dataset = overrides.pop("dataset", None)
@@ -236,81 +233,89 @@ def sweep_configs(args: argparse.Namespace) -> list[RunConfig]:
                 seeds=args.seeds, dataset=dataset, quick=args.quick, **overrides)
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
+def _sharded(configs: list[RunConfig], shard: tuple[int, int] | None) -> list[RunConfig]:
+    return compute_order(select_shard(configs, *shard) if shard is not None else configs)
 
-    from .store import RunLocked, compute_order, select_shard
+
+def _run_sweep(configs: list[RunConfig], args: argparse.Namespace, store: RunStore, desc: str) -> SweepResult:
+    """The one sweep loop (`runs.sweep.sweep`) under torchrun or not, with the summary at the end."""
+    if runtime.launched():  # under torchrun: every run on all ranks, one after the other
+        runtime.init()
+    say = print if runtime.is_main() else (lambda *a, **k: None)
+    workers = 1 if runtime.launched() else (args.workers if args.workers is not None else default_workers())
+    try:
+        result = sweep(configs, store, workers=workers, threads=args.threads, progress=_progress(), desc=desc,
+                       say=say)
+    finally:
+        if runtime.launched():
+            runtime.shutdown()
+    say(f"done: {len(result.done)} runs ({result.computed} computed, {len(result.done) - result.computed} from the "
+        f"store) in {result.seconds:.0f} s{f' on {workers} workers' if workers > 1 else ''}, "
+        f"{len(result.failed)} failed")
+    for done in result.failed:
+        say(f"FAILED {done.config.run_id} {done.config.label} density {done.config.density:.6g} seed "
+            f"{done.config.seed}: {done.error}", file=sys.stderr)
+    return result
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
     configs = _valid(sweep_configs, args)
     for config in configs:
-        _valid(_check, config)
-    _valid(resolve_threads, args.threads)  # a bad value fails now; the count is set below
+        _valid(check_runnable, config)
+    _valid(resolve_threads, args.threads)  # a bad value fails now
     total = len(configs)
-    if args.shard is not None:
-        configs = select_shard(configs, *args.shard)
-    configs = compute_order(configs)
+    configs = _sharded(configs, args.shard)
     part = f"shard {args.shard[0]}/{args.shard[1]}: " if args.shard else ""
+    store = _store(args)
     if args.dry_run:
         print(f"{part}{len(configs)} of {total} runs")
         for c in configs:
             print(f"{c.run_id}  {c.label:<16} {c.model:<9} density {c.density:<10.6g} seed {c.seed}")
         return 0
-    from . import distributed as dist
-    if dist.launched():  # under torchrun: every run of the grid on all ranks, one after the other
-        dist.init()
-    main = dist.is_main()
-    say = print if main else (lambda *a, **k: None)
+    print(f"{part}{len(configs)} of {total} runs, store {store.root}", flush=True)
+    result = _run_sweep(configs, args, store, desc="sweep")
+    return 1 if result.failed else 0
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    """Every run of the book's figures at one scale, then the objective values of Figs. 1, 7 and 8."""
+    # The report layer (pandas, matplotlib) is imported only by this command: `ctslib run` stays light.
+    from .report import figures as book
+    scale = _valid(resolve_scale, args.scale)
+    names = args.figures or list(book.FIGURES)
+    unknown = [n for n in names if n not in book.FIGURES]
+    if unknown:
+        raise UsageError(f"unknown figure(s) {', '.join(unknown)}; choose from: {', '.join(book.FIGURES)}")
+    _valid(resolve_threads, args.threads)
+    overrides = {k: v for k, v in (("model", args.model), ("dataset", args.dataset)) if v}
+    settings = {n: _valid(book.FIGURES[n].setting, scale=scale, **overrides) for n in names}
+    per_figure = {n: book.FIGURES[n].configs(s) for n, s in settings.items()}
+    everything = compute_order([c for cs in per_figure.values() for c in cs])
+    configs = _sharded(everything, args.shard)
     store = _store(args)
-    say(f"{part}{len(configs)} of {total} runs, store {store.root}", flush=True)
-    rows, failed, deferred = [], [], []
-    progress = _progress() and main
-
-    def one(config: RunConfig, wait: bool) -> None:
-        try:
-            record, source = store.fetch(config, progress=progress, wait=wait)
-        except RunLocked:
-            deferred.append(config)
-            return
-        except Exception as err:  # keep sweeping; report at the end
-            failed.append((config, f"{type(err).__name__}: {err}"))
-            return
-        report(config, record, source != "computed")
-
-    def report(config: RunConfig, record: dict, cached: bool) -> None:
-        rows.append((config, record, cached))
-        if not progress:
-            took = "cached" if cached else f"{record['seconds']['total']:.1f} s"
-            say(f"{config.run_id} {config.label} density {config.density:.6g} seed {config.seed}: "
-                f"top-1 {record['metrics']['top1']:.2%} ({took})", flush=True)
-
-    if args.workers > 1 and not dist.launched():  # a local pool; runs locked elsewhere are waited for
-        from .workers import compute_runs
-        bar = tqdm(total=len(configs), desc=f"sweep ({args.workers} workers)", disable=not progress)
-        for done in compute_runs(store.root, configs, workers=args.workers):
-            bar.update()
-            if done.ok:
-                report(done.config, done.record, done.cached)
-            else:
-                failed.append((done.config, done.error))
-        bar.close()
-    else:
-        apply_threads(args.threads)
-        for config in tqdm(configs, desc="sweep", disable=not progress):
-            one(config, wait=False)
-        for config in list(deferred):  # locked by another worker: wait for its record
-            deferred.remove(config)
-            one(config, wait=True)
-    if dist.launched():
-        dist.shutdown()
-    computed = sum(1 for _, _, cached in rows if not cached)
-    say(f"done: {len(rows)} runs ({computed} computed, {len(rows) - computed} from the store), {len(failed)} failed")
-    for config, message in failed:
-        say(f"FAILED {config.run_id} {config.label} density {config.density:.6g} seed {config.seed}: {message}",
-              file=sys.stderr)
-    return 1 if failed else 0
+    if args.dry_run:
+        for n, cs in per_figure.items():
+            new = sum(1 for c in cs if not store.has(c))
+            print(f"{n:<7} {len(cs):>4} runs ({new} not in the store)  {book.FIGURES[n].title}")
+        print(f"{len(configs)} of {len(everything)} runs for this worker; store {store.root}")
+        return 0
+    print(f"ctslib book: {len(configs)} runs at scale {scale!r} for {', '.join(names)}"
+          f"{f' (shard {args.shard[0]}/{args.shard[1]} of {len(everything)})' if args.shard else ''}; "
+          f"store {store.root}", flush=True)
+    result = _run_sweep(configs, args, store, desc=f"runs ({scale})")
+    if result.failed:
+        return 1
+    if runtime.is_main():  # the objective values of Figs. 1, 7, 8 (cached beside the store)
+        mine = {c.run_id for c in configs}
+        for n, setting in settings.items():
+            fig = book.FIGURES[n]
+            if fig.frame == "objectives" and all(c.run_id in mine for c in per_figure[n]):
+                fig.data(setting, store, progress=_progress())
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    import pandas as pd
+    import pandas as pd  # the table printer (pandas is a requirement; imported here only to keep start-up fast)
     store = _store(args)
     runs = store.runs()
     rows = []
@@ -367,7 +372,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "list": cmd_list, "show": cmd_show}
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "book": cmd_book, "list": cmd_list, "show": cmd_show}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -260,7 +260,7 @@ class DeltaLoss(Objective):
 
 
 class GradNorm(Objective):
-    name, symbol, uses_gradients = "grad_norm", "R_-||∇L||", True
+    name, symbol, uses_gradients = "grad_norm", "R_-‖∇L‖", True
 
     def __call__(self, net, masks, x, y, teacher):
         grads = task_gradients(net, masks, x, y, create_graph=torch.is_grad_enabled())

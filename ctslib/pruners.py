@@ -10,13 +10,9 @@ shared global top-k `Ticket.from_scores` (eq. 5: exactly round(kappa d) weights 
 | `ltr`      | magnitude after training, iterated and rewound   | the whole schedule      | Frankle et al. 2020    |
 
 Every method scores the weights the model has when it is called: the initialisation when
-`rewind_step == 0`, theta_k otherwise. None of them changes the model (LTR trains a deep copy), and
-each one's `draw_<name>(ctx) -> Drawn` wrapper returns the scores its ticket is the top-k of
-(`Drawn.scores`, used by the score-inversion sanity check), the training-set passes it used
-(`Drawn.epochs`) and, in `Drawn.info["collapsed_layers"]`, every layer the ticket emptied.
-
-`random`, `magnitude`, `cts` and `dense` are registered in `ctslib.methods`; importing this module
-registers the rest.
+`rewind_step == 0`, theta_k otherwise. None of them changes the model (LTR trains a deep copy). These are
+pure functions of a model and data; the experiment engine's method records (`ctslib.runs.methods`) wrap
+each one into a draw that also reports the scores, the training-set passes used and the collapsed layers.
 """
 
 from __future__ import annotations
@@ -31,10 +27,9 @@ from torch import nn
 from torch.func import functional_call
 
 from .data import Batches, ImageData
-from .methods import DrawContext, Drawn, register
 from .objectives import FunctionalNet, Objective, double_backward_attention, get_objective, scoring_mode
 from .tickets import Ticket, check_density, num_to_keep, prunable_names
-from .training import Schedule, clone_state, steps_at_batch, train
+from .training import Schedule, train
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Scores = dict[str, torch.Tensor]
@@ -329,70 +324,3 @@ def ltr(model: nn.Module, train_data: ImageData, schedule: Schedule, density: fl
         ticket = new
         tickets[ticket.density] = ticket
     return ticket, tickets, epochs, scores
-
-
-# --- registered draws --------------------------------------------------------------------------------
-
-def _drawn(ticket: Ticket, scores: Scores, epochs: float = 0.0, **info) -> Drawn:
-    info["collapsed_layers"] = ticket.collapsed_layers()
-    return Drawn(ticket, epochs=epochs, info=info, scores={n: s.detach() for n, s in scores.items()})
-
-
-def _ctx_batches(ctx: DrawContext) -> list[Batch]:
-    return scoring_batches(ctx.train_data.to(ctx.device), ctx.config.batch_size, EXAMPLES_PER_CLASS, ctx.generator)
-
-
-@register("snip")
-def draw_snip(ctx: DrawContext) -> Drawn:
-    """SNIP on 10 un-augmented training images per class."""
-    batches = _ctx_batches(ctx)
-    scores = snip_scores(ctx.model, batches)
-    return _drawn(Ticket.from_scores(scores, ctx.config.density), scores,
-                  epochs=_examples(batches) / len(ctx.train_data), examples=_examples(batches))
-
-
-@register("grasp")
-def draw_grasp(ctx: DrawContext) -> Drawn:
-    """GraSP on 10 un-augmented training images per class (two passes: g, then Hg)."""
-    batches = _ctx_batches(ctx)
-    scores = grasp_scores(ctx.model, batches)
-    return _drawn(Ticket.from_scores(scores, ctx.config.density), scores,
-                  epochs=2 * _examples(batches) / len(ctx.train_data), examples=_examples(batches),
-                  temperature=GRASP_TEMPERATURE)
-
-
-@register("synflow")
-def draw_synflow(ctx: DrawContext) -> Drawn:
-    """Iterative SynFlow with `config.synflow_rounds` rounds; uses no data (only the input shape)."""
-    input_shape = tuple(ctx.train_data.images.shape[1:])
-    ticket, scores = synflow(ctx.model, input_shape, ctx.config.density, ctx.config.synflow_rounds)
-    return _drawn(ticket, scores, epochs=0.0, rounds=ctx.config.synflow_rounds)
-
-
-@register("saliency")
-def draw_saliency(ctx: DrawContext) -> Drawn:
-    """Saliency abs(dR/ds) for R = `config.objective` (Section V-E) on 10 un-augmented images per class."""
-    batches = _ctx_batches(ctx)
-    scores = saliency_scores(ctx.model, batches, ctx.config.objective, SALIENCY_SIGMA, ctx.generator)
-    return _drawn(Ticket.from_scores(scores, ctx.config.density), scores,
-                  epochs=_examples(batches) / len(ctx.train_data), examples=_examples(batches),
-                  objective=ctx.config.objective, sigma=SALIENCY_SIGMA)
-
-
-@register("ltr")
-def draw_ltr(ctx: DrawContext) -> Drawn:
-    """LTR from the rewind point (config.rewind_step; 0 = IMP), pruning `config.ltr_rate` per round.
-
-    `Drawn.tickets` holds the ticket of every density passed through, so one run gives a whole curve
-    (each of them would still need its own training run for its accuracy).
-    """
-    cfg = ctx.config
-    rewind_state = ctx.rewind_state or clone_state(ctx.model)
-    k = steps_at_batch(cfg.rewind_step, cfg.batch_size)
-    ticket, tickets, epochs, scores = ltr(ctx.model, ctx.train_data, cfg.schedule, cfg.density, rewind_state, k,
-                                          cfg.ltr_rate, ctx.generator, precision=cfg.precision,
-                                          progress=ctx.progress)
-    drawn = _drawn(ticket, scores, epochs=epochs, rounds=len(tickets), rate=cfg.ltr_rate,
-                   round_densities=list(tickets))
-    drawn.tickets = tickets
-    return drawn

@@ -23,7 +23,6 @@ from typing import Iterable, Mapping
 import torch
 from torch import nn
 
-from .config import ABLATIONS, RunConfig
 from .data import Batches, ImageData
 from .objectives import evaluate_objectives
 from .tickets import Ticket, prunable_parameters, ranking_values
@@ -95,12 +94,16 @@ def reinitialize(model: nn.Module, ticket: Ticket, generator: torch.Generator | 
     return model
 
 
-def apply_ablation(name: str, ticket: Ticket, model: nn.Module, config: RunConfig | None,
-                   generator: torch.Generator | None, scores: Mapping[str, torch.Tensor] | None = None) -> Ticket:
-    """Apply sanity check `name` to a drawn ticket (used by `pipeline.execute` for `config.ablation`).
+ABLATIONS = ("shuffle", "reinit", "invert")
+
+
+def apply_ablation(name: str, ticket: Ticket, model: nn.Module, generator: torch.Generator | None,
+                   scores: Mapping[str, torch.Tensor] | None = None, method: str = "this method") -> Ticket:
+    """Apply sanity check `name` to a drawn ticket (the run pipeline does, for `RunConfig.ablation`).
 
     `shuffle` and `invert` return a new ticket; `reinit` re-draws the model's weights in place and
-    returns the ticket unchanged. `invert` needs `scores` (the method's `Drawn.scores`).
+    returns the ticket unchanged. `invert` needs `scores` (the scores the ticket is the top-k of; `method`
+    names where they should have come from, for the error).
     """
     if name == "shuffle":
         return layerwise_shuffle(ticket, generator)
@@ -109,7 +112,6 @@ def apply_ablation(name: str, ticket: Ticket, model: nn.Module, config: RunConfi
         return ticket
     if name == "invert":
         if scores is None:
-            method = config.method if config is not None else "this method"
             raise ValueError(f"ablation 'invert' needs the scores the ticket was drawn from, but {method!r} "
                              f"returned none (Drawn.scores is None); use a method that returns its scores")
         return invert(ticket, scores)

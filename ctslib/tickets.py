@@ -11,6 +11,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from .files import atomic_write
+
 
 def check_density(density: float) -> float:
     """Return `density` as a float if it lies in (0, 1], else raise a ValueError that says so."""
@@ -186,11 +188,9 @@ class Ticket:
         return {n: m.cpu() for n, m in self.masks.items()}
 
     def save(self, path: str | os.PathLike) -> None:
-        """Save atomically (write to a temporary file, then rename), so a crash never leaves half a ticket."""
-        path = os.fspath(path)
-        tmp = f"{path}.tmp{os.getpid()}"
-        torch.save({"format": "ctslib.Ticket/1", "masks": self.state_dict()}, tmp)
-        os.replace(tmp, path)
+        """Save atomically (`files.atomic_write`), so a crash never leaves half a ticket."""
+        blob = {"format": "ctslib.Ticket/1", "masks": self.state_dict()}
+        atomic_write(path, lambda f: torch.save(blob, f))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Ticket":

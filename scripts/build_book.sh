@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the reproduction book at $CTS_SCALE (smoke | cpu | paper; default cpu) into _build/html (next to _config.yml, where jupyter-book puts it):
-#   1. python -m ctslib.figures --scale $CTS_SCALE   every run the book needs, with progress bars (cached
+#   1. python -m ctslib book --scale $CTS_SCALE      every run the book needs, with progress bars (cached
 #                                                     in the run store: $CTS_STORE, else ~/.cache/ctslib/runs)
 #   2. jupyter-book build book                       executes each notebook (printing its name), which reads
 #                                                     those runs; unchanged pages are not executed again
@@ -12,7 +12,7 @@ PYTHON="${PYTHON:-python3}"
 export CTS_SCALE="${CTS_SCALE:-cpu}"
 start=$(date +%s)
 
-"$PYTHON" -m ctslib.figures --scale "$CTS_SCALE"
+"$PYTHON" -m ctslib book --scale "$CTS_SCALE"
 
 stamp=_build/.ctslib-build
 want="scale=$CTS_SCALE store=${CTS_STORE:-default}"

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from ctslib.config import RunConfig  # noqa: E402
-from ctslib.pipeline import execute  # noqa: E402
+from ctslib.runs.config import RunConfig  # noqa: E402
+from ctslib.runs.pipeline import execute  # noqa: E402
 
 ROWS = {  # row name -> RunConfig changes
     "CTS_KL": dict(method="cts", objective="kl"),

@@ -1,6 +1,6 @@
-"""Shared by tests/test_book.py and tests/test_notebooks.py: one build of the book at the smoke scale per test
+"""Shared by tests/report/test_book.py and tests/report/test_notebooks.py: one build of the book at the smoke scale per test
 session, reused by both. As `scripts/build_book.sh` does, the runs are computed first into a private run store
-(`python -m ctslib.figures --scale smoke`), then `jupyter-book build` executes every notebook of the book,
+(`python -m ctslib book --scale smoke`), then `jupyter-book build` executes every notebook of the book,
 each reading its runs from that store."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from ctslib import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -30,7 +32,7 @@ class SmokeBook:
     seconds: float
     store: Path
     notebook_seconds: dict      # notebook name -> execution seconds reported by myst-nb
-    precompute_seconds: float   # python -m ctslib.figures --scale smoke, before the build
+    precompute_seconds: float   # python -m ctslib book --scale smoke, before the build
 
     def check_built(self) -> None:
         if self.returncode != 0:
@@ -49,11 +51,10 @@ def build_smoke_book(tmp_path_factory) -> SmokeBook:
     calls this once."""
     base = tmp_path_factory.getbasetemp()
     out, store = base / "smoke-book", base / "smoke-store"
-    # as scripts/build_book.sh: every run first (python -m ctslib.figures), then the book, whose notebooks
+    # as scripts/build_book.sh: every run first (python -m ctslib book), then the book, whose notebooks
     # read the runs from the store
-    from ctslib import figures
     start = time.perf_counter()
-    assert figures.main(["--scale", "smoke", "--store", str(store), "--no-progress"]) == 0
+    assert cli.main(["book", "--scale", "smoke", "--store", str(store)]) == 0
     precompute_seconds = time.perf_counter() - start
     cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
            "build", str(ROOT / "book"), "--path-output", str(out)]

@@ -1,26 +1,11 @@
+"""Fixtures shared by every test folder (core, runs, report); markers and helpers are in helpers.py."""
+
 import os
-from pathlib import Path
 
 import pytest
 
 import ctslib  # noqa: F401  (first: it asks torch's OpenMP threads to wait passively, ctslib/threads.py)
 import torch
-
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-def fashion_mnist_available() -> bool:
-    from ctslib.data import load_dataset
-    try:
-        load_dataset("fashion_mnist", "test", download=False)
-        return True
-    except FileNotFoundError:
-        return False
-
-
-needs_fashion_mnist = pytest.mark.skipif(
-    not fashion_mnist_available(),
-    reason="Fashion-MNIST not found: run `make setup` (installs the Debian package dataset-fashion-mnist)")
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,469 @@
+"""Every figure and table of the book as one spec: its runs, its data, its plot, its caption and its reading.
+
+    fig = FIGURES["fig2"]
+    setting = fig.setting(scale="cpu")     # model, dataset, densities, seeds (each None: the figure's default)
+    df = fig.data(setting)                 # its runs (computed if missing), as a tidy frame
+    fig.plot(df)                           # a matplotlib Figure (a styled table for Tables I and II)
+    fig.caption(setting, df)               # this build's scale, the paper's result, the reading of the data
+
+Adding a figure = one `Figure(...)` here (its runs, its densities, its plot and reading) + one notebook.
+A config's identity is its run id, so figures that need the same run share it: fig6 and table2 reuse fig2's
+runs, table1 reuses fig4's, fig1 and fig7 reuse fig2's pruning-at-initialisation runs, and every LTR density
+comes from one chain of rounds per seed.
+
+Choices (the paper leaves them open or the CPU budget forces them):
+- Densities are powers of LTR's keep fraction, 0.8^n, so one LTR chain serves every density; the
+  paper's own densities are on that grid (Table I's 1.44% = 0.8^19, Table II's 98.2/99.3/99.7%
+  sparsity = 0.8^18, 0.8^22, 0.8^26). The grids are the presets' (`ctslib.runs.presets`).
+- SNIP, GraSP, SynFlow and random pruning are applied at initialisation (rewind_step 0): they are
+  pruning-at-initialisation methods (`Method.at_init`), and the paper says so for random pruning. CTS and
+  LTR draw at the rewind step k of the preset. CTS_L "at initialisation" (Figs. 4-5) searches on theta_0.
+- Smoke and cpu scale use Fashion-MNIST for every model (CIFAR-10 cannot be downloaded on the
+  development machine); ResNet-20 runs on a subset there, fewer densities and one seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import pandas as pd
+
+from ..data import DATASETS
+from ..objectives import OBJECTIVES
+from ..runs import presets
+from ..runs.config import RunConfig
+from ..runs.methods import METHODS, QUICK_FRACTION, is_quick
+from ..runs.store import RunStore
+from . import frames, plots, tables
+from .names import OBJECTIVE_TITLES, dataset_name, model_name, pct, pp, sparsity_label
+from .stats import accuracy_table, objective_means, sanity_results
+
+SALIENCY_NAMES = ("SNIP", "GraSP", "SynFlow")
+PAI_METHODS = tuple(m.name for m in METHODS.values() if m.at_init)  # snip, grasp, synflow, random
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What a figure runs: its scale, model, dataset, densities (sparsest last) and seeds."""
+
+    figure: str
+    scale: str
+    model: str
+    dataset: str
+    densities: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+    def base(self, **overrides: Any) -> RunConfig:
+        return presets.base_config(self.scale, self.model, self.dataset, **overrides)
+
+    def sweep(self, **fields_: Any) -> list[RunConfig]:
+        """One config per (density, seed) with `fields_` on top of the preset."""
+        return [self.base(density=d, seed=seed, **fields_) for d in self.densities for seed in self.seeds]
+
+    @property
+    def quick(self) -> float:
+        """Quick CTS's search epochs: 1/8 of the training epochs."""
+        return self.base().epochs * QUICK_FRACTION
+
+
+def _unique(configs: Iterable[RunConfig]) -> list[RunConfig]:
+    return list({c.run_id: c for c in configs}.values())
+
+
+# --- densities and seeds of each figure ---------------------------------------------------------------------
+
+def _thin(grid: Sequence[float], keep: int = 4) -> tuple[float, ...]:
+    """At most `keep` densities of `grid`, spread evenly and always including the sparsest."""
+    grid = tuple(grid)
+    if len(grid) <= keep:
+        return grid
+    step = len(grid) / keep
+    picks = sorted({len(grid) - 1 - int(round(i * step)) for i in range(keep)})
+    return tuple(grid[i] for i in picks)
+
+
+def full_grid(scale: str, model: str) -> tuple[float, ...]:
+    return presets.default_densities(scale, model)
+
+
+def four_of_grid(scale: str, model: str) -> tuple[float, ...]:
+    return _thin(full_grid(scale, model), 4)
+
+
+def many_runs_per_density(scale: str, model: str) -> tuple[float, ...]:
+    """Figures with many runs per density: the sparsest one at smoke scale (seconds), four of the grid otherwise."""
+    return full_grid(scale, model)[-1:] if scale == "smoke" else four_of_grid(scale, model)
+
+
+def sanity_densities(scale: str, model: str) -> tuple[float, ...]:
+    if (scale, model) in presets.SANITY_ROUNDS:
+        return presets.on_grid(presets.SANITY_ROUNDS[(scale, model)], scale, model)
+    return many_runs_per_density(scale, model)
+
+
+def objective_densities(scale: str, model: str) -> tuple[float, ...]:
+    """Figs. 7-8: at cpu scale the sparser three of fig1's / fig3's densities (keeps the cpu book ~40 min)."""
+    if scale == "cpu":
+        return four_of_grid(scale, model)[1:]
+    return many_runs_per_density(scale, model)
+
+
+def two_of_grid(scale: str, model: str) -> tuple[float, ...]:
+    grid = full_grid(scale, model)
+    return (grid[len(grid) // 2], grid[-1]) if len(grid) > 1 else grid
+
+
+def table1_densities(scale: str, model: str) -> tuple[float, ...]:
+    return presets.on_grid(presets.TABLE1_ROUNDS[scale], scale, model)
+
+
+def table2_densities(scale: str, model: str) -> tuple[float, ...]:
+    return presets.on_grid(presets.TABLE2_ROUNDS[scale], scale, model)
+
+
+def preset_seeds(scale: str, model: str) -> tuple[int, ...]:
+    """The preset's seeds; one at cpu scale on the conv nets (slow here)."""
+    seeds = presets.default_seeds(scale)
+    return seeds[:1] if scale == "cpu" and model != "lenet300" else seeds
+
+
+def one_seed_at_cpu(scale: str, model: str) -> tuple[int, ...]:
+    """The objective figures have no confidence bands in the paper: one seed at cpu scale."""
+    seeds = presets.default_seeds(scale)
+    return seeds[:1] if scale == "cpu" else seeds
+
+
+# --- the runs of each figure ---------------------------------------------------------------------------------
+
+def fig1_runs(s: Setting) -> list[RunConfig]:
+    """SNIP and GraSP at initialisation, scored on R_dL and R_-|grad L| against LTR, magnitude and random."""
+    configs = [c for method in ("snip", "grasp", "magnitude", "random") for c in s.sweep(method=method, rewind_step=0)]
+    return _unique(configs + s.sweep(method="ltr"))
+
+
+def fig2_runs(s: Setting) -> list[RunConfig]:
+    """CTS_KL and CTS_L (GRADBALANCE, at the rewind step) vs LTR, SNIP, GraSP, SynFlow, random, and the dense net."""
+    configs = s.sweep(method="cts", objective="kl") + s.sweep(method="cts", objective="task")
+    configs += s.sweep(method="ltr")
+    for method in PAI_METHODS:
+        configs += s.sweep(method=method, rewind_step=0)
+    configs += [s.base(method="dense", density=1.0, rewind_step=0, seed=seed) for seed in s.seeds]
+    return _unique(configs)
+
+
+def fig3_runs(s: Setting) -> list[RunConfig]:
+    """CTS with each of the six objectives (GRADBALANCE, at the rewind step)."""
+    return _unique(c for objective in OBJECTIVES for c in s.sweep(method="cts", objective=objective))
+
+
+def sanity_runs(s: Setting) -> list[RunConfig]:
+    """Sanity checks: CTS_KL at the rewind step (layerwise shuffle, score inversion) and CTS_L searched on the
+    initial weights (and reinitialisation)."""
+    configs = []
+    for ablation in ("", "shuffle", "invert"):
+        configs += s.sweep(method="cts", objective="kl", ablation=ablation)
+    for ablation in ("", "shuffle", "invert", "reinit"):
+        configs += s.sweep(method="cts", objective="task", rewind_step=0, ablation=ablation)
+    return _unique(configs)
+
+
+def fig6_runs(s: Setting) -> list[RunConfig]:
+    """The tickets of random pruning, LTR, SynFlow, CTS_KL and CTS_L (fig2's runs)."""
+    configs = s.sweep(method="random", rewind_step=0) + s.sweep(method="ltr")
+    configs += s.sweep(method="synflow", rewind_step=0)
+    configs += s.sweep(method="cts", objective="kl") + s.sweep(method="cts", objective="task")
+    return _unique(configs)
+
+
+def _objective_runs(s: Setting, objectives: Sequence[str], rewind_step: int) -> list[RunConfig]:
+    configs = []
+    for objective in objectives:                                    # Quick CTS, both gradient steps
+        for step in ("gradbalance", "lagrange"):
+            configs += s.sweep(method="cts", objective=objective, step=step, search_epochs=s.quick,
+                               rewind_step=rewind_step)
+        saliency = next(m for m in METHODS.values() if objective in m.baseline_for)
+        extra = {"objective": objective} if saliency.uses_objective else {}
+        configs += s.sweep(method=saliency.name, rewind_step=rewind_step, **extra)
+    for method in ("random", "magnitude"):
+        configs += s.sweep(method=method, rewind_step=rewind_step)
+    configs += s.sweep(method="ltr")                                # LTR: its usual ticket, rewound to k
+    return _unique(configs)
+
+
+def fig7_runs(s: Setting) -> list[RunConfig]:
+    """Tickets drawn at initialisation for R_L and R_-|grad L| (Quick CTS GRADBALANCE/LAGRANGE, SNIP, GraSP,
+    random, magnitude) and LTR's ticket; scored at initialisation."""
+    return _objective_runs(s, ("task", "grad_norm"), rewind_step=0)
+
+
+def fig8_runs(s: Setting) -> list[RunConfig]:
+    """As fig7 for all six objectives, every ticket drawn at the rewind step and scored there."""
+    return _objective_runs(s, OBJECTIVES, rewind_step=s.base().rewind_step)
+
+
+TABLE1_METHODS = ("ltr", "snip", "grasp", "synflow", "quick_cts_kl", "cts_kl")
+
+
+def _table1_base(s: Setting, method: str, **fields_: Any) -> list[RunConfig]:
+    if method == "cts_kl":
+        return s.sweep(method="cts", objective="kl", **fields_)
+    if method == "quick_cts_kl":
+        return s.sweep(method="cts", objective="kl", search_epochs=s.quick, **fields_)
+    if method == "ltr":
+        return s.sweep(method="ltr", **fields_)
+    return s.sweep(method=method, rewind_step=0, **fields_)
+
+
+def table1_ablations(config: RunConfig) -> tuple[str, ...]:
+    """The sanity checks a method is held to: reinitialisation only for tickets drawn at initialisation."""
+    return ("shuffle", "invert", "reinit") if config.rewind_step == 0 else ("shuffle", "invert")
+
+
+def table1_runs(s: Setting) -> list[RunConfig]:
+    """At one density (paper: 1.44%): LTR, SNIP, GraSP, SynFlow, Quick CTS_KL and CTS_KL, each with its ablations."""
+    configs = []
+    for method in TABLE1_METHODS:
+        bases = _table1_base(s, method)
+        configs += bases
+        for ablation in table1_ablations(bases[0]):
+            configs += _table1_base(s, method, ablation=ablation)
+    return _unique(configs)
+
+
+def table2_runs(s: Setting) -> list[RunConfig]:
+    """CTS_KL and LTR at three densities (paper: 98.2, 99.3 and 99.7% sparsity)."""
+    return _unique(s.sweep(method="cts", objective="kl") + s.sweep(method="ltr"))
+
+
+# --- readings: what a figure shows, in a sentence computed from its data ----------------------------------
+
+def _at(acc: pd.DataFrame, density: float, name: str) -> str:
+    return pct(acc.loc[density, name]) if name in acc and not pd.isna(acc.loc[density, name]) else "-"
+
+
+def read_fig2(df: pd.DataFrame) -> str:
+    acc = accuracy_table(df)
+    d = acc.index.min()
+    sal = max((n for n in SALIENCY_NAMES if n in acc), key=lambda n: acc.loc[d, n], default=None)
+    dense = df[df["name"] == "dense"]["top1"].mean()
+    return (f"At the sparsest density, {pct(d, 2)} ({sparsity_label(d)}), CTS_KL reaches {_at(acc, d, 'CTS_KL')}, "
+            f"CTS_L {_at(acc, d, 'CTS_L')} and LTR {_at(acc, d, 'LTR')}; the best pruning-at-initialisation "
+            f"method ({sal}) {_at(acc, d, sal) if sal else '-'} and random pruning {_at(acc, d, 'random')}"
+            + (f" (dense network: {pct(dense)})." if not math.isnan(dense) else "."))
+
+
+def read_fig3(df: pd.DataFrame) -> str:
+    rank = df[df["method"] == "cts"].groupby("name")["top1"].mean().sort_values(ascending=False)
+    return "Mean top-1 accuracy over the densities shown: " + ", ".join(f"{n} {pct(v)}" for n, v in rank.items()) + "."
+
+
+def read_sanity(df: pd.DataFrame) -> str:
+    res = sanity_results(df)
+    parts = []
+    for family, g in res.groupby("family", sort=False):
+        points = g.groupby("density")["passes"].all()
+        parts.append(f"{family} beats all its ablations at {int(points.sum())} of {len(points)} densities "
+                     f"(smallest margin over an ablation: {pp(g['diff'].min())})")
+    return "; ".join(parts) + "."
+
+
+def read_fig6(df: pd.DataFrame) -> str:
+    means = df.groupby(["density", "name", "layer"])["layer_density"].mean()
+    d = df["density"].min()
+    first = df.sort_values("layer_index")["layer"].iloc[0]
+    last = df.sort_values("layer_index")["layer"].iloc[-1]
+    names = list(dict.fromkeys(df["name"]))
+    return (f"At {pct(d, 2)} density, the first layer ({first}) keeps "
+            + ", ".join(f"{n} {pct(means.loc[(d, n, first)], 2)}" for n in names)
+            + f" of its weights and the last ({last}) "
+            + ", ".join(f"{n} {pct(means.loc[(d, n, last)], 1)}" for n in names) + ".")
+
+
+def read_objectives(df: pd.DataFrame) -> str:
+    wins: dict[str, int] = {}
+    for _, row in objective_means(df).iterrows():
+        row = row.dropna()
+        if not row.empty:
+            wins[row.idxmin()] = wins.get(row.idxmin(), 0) + 1
+    best = ", ".join(f"{n} in {k}" for n, k in sorted(wins.items(), key=lambda kv: -kv[1]))
+    return f"Lowest objective value (the best ticket on that objective), by (objective, density) cell: {best}."
+
+
+def read_table1(df: pd.DataFrame) -> str:
+    t = tables.table1_frame(df)
+    passed = [m for m, v in zip(t["method"], t["passes sanity checks (here)"]) if v == "✓"]
+    return (f"Methods whose tickets beat every ablation here: {', '.join(passed) or 'none'}; "
+            f"the others' ablations do as well as (or better than) the ticket itself.")
+
+
+def read_table2(df: pd.DataFrame) -> str:
+    acc = accuracy_table(df)
+    t = df.groupby("name")["seconds_total"].mean()
+    return ("CTS_KL − LTR top-1: " + ", ".join(f"{pp(acc.loc[d, 'CTS_KL'] - acc.loc[d, 'LTR'])} at {sparsity_label(d)}"
+                                                 for d in acc.index)
+            + f"; CTS_KL takes {t.get('CTS_KL', math.nan):.0f} s per ticket, LTR {t.get('LTR', math.nan):.0f} s.")
+
+
+# --- the spec ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure or table of the paper, as the book builds it."""
+
+    name: str
+    title: str
+    paper: str                                        # the paper's result, for the caption
+    runs: Callable[[Setting], list[RunConfig]]
+    densities: Callable[[str, str], tuple[float, ...]]
+    draw: Callable[[pd.DataFrame], Any]               # the figure (or styled table) of the data
+    read: Callable[[pd.DataFrame], str]
+    paper_model: str = "resnet20"                     # the model at paper scale
+    cpu_model: str = "lenet300"                       # the model at smoke and cpu scale
+    seeds: Callable[[str, str], tuple[int, ...]] = preset_seeds
+    frame: str = "runs"                               # runs | objectives | layers
+    scored_at: str = ""                               # objective figures: the weights they score on (init | rewind)
+    objectives: tuple[str, ...] = ()                  # objective figures: their panels
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def setting(self, model: str | None = None, dataset: str | None = None, scale: str | None = None,
+                densities: Iterable[float] | None = None, seeds: Iterable[int] | None = None) -> Setting:
+        """The figure's setting, every None replaced by the figure's default at `scale` (None: $CTS_SCALE, else cpu)."""
+        scale = presets.resolve_scale(scale)
+        model = model or (self.paper_model if scale == "paper" else self.cpu_model)
+        dataset = dataset or presets.default_dataset(scale, model)
+        presets.base_config(scale, model, dataset)  # validates model, dataset and scale together
+        dens = tuple(float(d) for d in densities) if densities is not None else self.densities(scale, model)
+        if not dens:
+            raise ValueError(f"{self.name} needs at least one density")
+        seeds_ = tuple(int(s) for s in seeds) if seeds is not None else self.seeds(scale, model)
+        if not seeds_:
+            raise ValueError(f"{self.name} needs at least one seed")
+        return Setting(self.name, scale, model, dataset, tuple(sorted(dens, reverse=True)), seeds_)
+
+    def configs(self, setting: Setting | None = None, **kwargs: Any) -> list[RunConfig]:
+        """The figure's runs at `setting` (or at `self.setting(**kwargs)`)."""
+        return self.runs(setting if setting is not None else self.setting(**kwargs))
+
+    def data(self, setting: Setting, store: RunStore | None = None, compute: bool = True,
+             progress: bool = False) -> pd.DataFrame:
+        """The figure's tidy frame: its runs (`frames.collect`), their layers, or their tickets' objective values."""
+        configs = self.configs(setting)
+        if self.frame == "objectives":
+            return frames.objective_values(configs, self.scored_at, presets.EVAL_BATCHES[setting.scale], store,
+                                           self.objectives, compute=compute, progress=progress)
+        if self.frame == "layers":
+            return frames.layer_frame(configs, store, compute=compute)
+        return frames.collect(configs, store, compute=compute, progress=progress)
+
+    def plot(self, df: pd.DataFrame) -> Any:
+        return self.draw(df)
+
+    def caption(self, setting: Setting, df: pd.DataFrame | None = None) -> str:
+        """The markdown under the figure: this build's scale, the paper's result, and (with `df`) the reading."""
+        text = f"**{self.title}.** This build: {describe(setting, self.configs(setting))}\n\n**Paper:** {self.paper}"
+        if df is not None:
+            text += "\n\n**Reading.** " + (self.read(df) if len(df) else "No runs to read.")
+        return text
+
+
+def describe(setting: Setting, configs: Sequence[RunConfig]) -> str:
+    """The scale of a set of runs in one sentence: model, data, epochs, rewind step, search, seeds."""
+    configs = list(configs)
+    if not configs:
+        return "no runs"
+    c = configs[0]
+    info = DATASETS[c.dataset]
+    n_train = c.train_examples or info.train_size
+    n_test = c.test_examples or info.test_size
+    seeds = sorted({x.seed for x in configs})
+    ks = sorted({x.rewind_step for x in configs})
+    k = ks[-1]
+    where = ("tickets drawn at initialisation" if k == 0 else
+             f"tickets drawn after k = {k} iterations (at batch 128)" +
+             (" or at initialisation (0), as the text says" if ks[0] == 0 else ""))
+    full = sorted({x.search_epochs for x in configs if x.method == "cts" and not is_quick(x)})
+    quick = sorted({x.search_epochs for x in configs if is_quick(x)})
+    searches = ([f"CTS searches {full[0]:g} epoch{'s' if full[0] != 1 else ''}"] if full else []) + \
+        ([f"Quick CTS {quick[0]:g} epoch{'s' if quick[0] != 1 else ''}"] if quick else [])
+    search = "; " + " and ".join(searches) if searches else ""
+    return (f"**Scale `{setting.scale}`**: {model_name(c.model)} on {dataset_name(c.dataset)} "
+            f"({n_train:,} training / {n_test:,} test images), {c.epochs} epochs of SGD (lr {c.lr:g}, batch "
+            f"{c.batch_size}, momentum {c.momentum:g}, weight decay {c.weight_decay:g}, lr /10 at epochs "
+            f"{', '.join(map(str, c.milestones)) or '-'}); {where}"
+            f"{search}; {len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))}).")
+
+
+def _objective_plot(objectives: Sequence[str], order: Sequence[str], **kwargs: Any) -> Callable[[pd.DataFrame], Any]:
+    return lambda df: plots.objectives_vs_density(df, objectives, titles=OBJECTIVE_TITLES, order=list(order), **kwargs)
+
+
+_OBJECTIVE_LINES = ["Quick CTS (GRADBALANCE)", "Quick CTS (LAGRANGE)", "SNIP", "GraSP", "saliency", "LTR", "magnitude",
+                    "random"]
+_CTS_LINES = ["CTS_KL", "CTS_ΔL", "CTS_L", "CTS_-‖∇L‖", "CTS_feature", "CTS_grad"]
+
+_FIGURES = [
+    Figure("fig1", "Fig. 1: saliency pruning on its own objectives, at initialisation",
+           "VGG-16 on CIFAR-10 at initialisation: tickets drawn by saliency pruning rarely outperform the baselines "
+           "(LTR's ticket, magnitude pruning), even on the objectives they are designed to optimise. The paper gives "
+           "no numbers.",
+           fig1_runs, four_of_grid, _objective_plot(("delta_loss", "grad_norm"),
+                                                    ["SNIP", "GraSP", "LTR", "magnitude", "random"]),
+           read_objectives, paper_model="vgg16", frame="objectives", scored_at="init",
+           objectives=("delta_loss", "grad_norm")),
+    Figure("fig2", "Fig. 2: sparsity-accuracy trade-off, CTS vs LTR and pruning at initialisation",
+           "ResNet-20 and VGG-16 on CIFAR-10, 160 epochs, 3 seeds: CTS outperforms LTR in the sparse regime and remains "
+           "comparable throughout. ResNet-20 top-1 at 98.2 / 99.3 / 99.7% sparsity: CTS_KL 81.7 / 74.0 / 58.8%, LTR "
+           "83.5 / 68.3 / 55.7% (Table II; the abstract's 74.0% vs 68.3%). At 1.44% density: SNIP 67.73%, GraSP "
+           "62.59%, SynFlow 70.18%, CTS_KL 80.26%, LTR 80.90% (Table I). Dense ResNet-20: 92.12%.",
+           fig2_runs, full_grid,
+           lambda df: plots.accuracy_vs_density(df, order=["CTS_KL", "CTS_L", "LTR", "SNIP", "GraSP", "SynFlow",
+                                                           "random"]), read_fig2),
+    Figure("fig3", "Fig. 3: the six CTS objectives",
+           "ResNet-20 and VGG-16 on CIFAR-10: tickets drawn under R_-‖∇L‖, R_feature and R_grad cannot match those drawn "
+           "under R_KL, R_ΔL and R_L; maximising the gradient norm is particularly weak. No numbers given.",
+           fig3_runs, many_runs_per_density, lambda df: plots.accuracy_vs_density(df, order=_CTS_LINES), read_fig3),
+    Figure("fig4", "Fig. 4: sanity checks, first model",
+           "ResNet-20 on CIFAR-10, 3 seeds: CTS_KL and CTS_L (at initialisation) consistently outperform their "
+           "sanity-check ablations, especially in the sparse regime. No numbers given.",
+           sanity_runs, sanity_densities, lambda df: plots.sanity_checks(df, families=["CTS_KL", "CTS_L at init"]),
+           read_sanity),
+    Figure("fig5", "Fig. 5: sanity checks, second model",
+           "VGG-16 on CIFAR-10, 3 seeds: as Fig. 4, CTS consistently outperforms its ablations. No numbers given.",
+           sanity_runs, sanity_densities, lambda df: plots.sanity_checks(df, families=["CTS_KL", "CTS_L at init"]),
+           read_sanity, paper_model="vgg16", cpu_model="resnet20"),
+    Figure("fig6", "Fig. 6: layerwise density of the tickets",
+           "ResNet-20 and VGG-16 on CIFAR-10: all non-random methods prune with similar layerwise ratios and keep a "
+           "large share of the first and last layer (VGG-16's last layer is always dense). No numbers given.",
+           fig6_runs, two_of_grid,
+           lambda df: plots.layerwise_density(df, methods=["random", "LTR", "SynFlow", "CTS_KL", "CTS_L"]),
+           read_fig6, frame="layers"),
+    Figure("fig7", "Fig. 7: objective values at initialisation",
+           "ResNet-20 and VGG-16 on CIFAR-10, Quick CTS, every method at initialisation: both versions of Quick CTS "
+           "excel on both objectives, with orders of magnitude larger gradient norms (log scale); GRADBALANCE is more "
+           "consistent than LAGRANGE.",
+           fig7_runs, objective_densities, _objective_plot(("task", "grad_norm"), _OBJECTIVE_LINES), read_objectives,
+           seeds=one_seed_at_cpu, frame="objectives", scored_at="init", objectives=("task", "grad_norm")),
+    Figure("fig8", "Fig. 8: objective values at the rewind step",
+           "ResNet-20 and VGG-16 on CIFAR-10, Quick CTS, every method at the rewind step: both versions of Quick CTS "
+           "excel on all non-defective objectives (R_grad is the exception), GRADBALANCE more so than LAGRANGE; on "
+           "ResNet-20, LTR is worse than all but random on every objective but R_-‖∇L‖.",
+           fig8_runs, objective_densities, _objective_plot(OBJECTIVES, _OBJECTIVE_LINES, ncols=3), read_objectives,
+           seeds=one_seed_at_cpu, frame="objectives", scored_at="rewind", objectives=OBJECTIVES),
+    Figure("table1", "Table I: methods at one high sparsity",
+           "Table I, ResNet-20 on CIFAR-10 at 1.44% density (rewind k = 3000): the paper's columns are beside this "
+           "build's.",
+           table1_runs, table1_densities, lambda df: plots.styled(tables.table1_frame(df)), read_table1),
+    Figure("table2", "Table II: CTS_KL vs LTR, accuracy and time",
+           "Table II, ResNet-20 on CIFAR-10 (160 epochs; CTS_KL searches 160 epochs): the paper's numbers are beside "
+           "this build's. ResNet-50 on ImageNet (Table II's lower half) is not run at this scale.",
+           table2_runs, table2_densities, lambda df: plots.styled(tables.table2_frame(df)), read_table2),
+]
+FIGURES: dict[str, Figure] = {f.name: f for f in _FIGURES}
+
+
+def all_configs(scale: str | None = None, figures: Iterable[str] | None = None, **kwargs: Any) -> list[RunConfig]:
+    """Every run the chosen figures (default: all) need at `scale`, each once."""
+    return _unique(c for f in (figures or FIGURES) for c in FIGURES[f].configs(scale=scale, **kwargs))
+

@@ -1,0 +1,181 @@
+"""Runs as tidy tables for the figures: one row per run, per (run, layer), or per (run, objective panel).
+
+    df = collect(configs, store)                     # config fields, metrics, seconds, epochs, name, sparsity
+    layers = layer_frame(configs, store)             # per-layer densities (Fig. 6)
+    values = objective_values(configs, "init", ...)  # objective values of each ticket (Figs. 1, 7, 8)
+
+Missing runs are computed (`compute=True`) or left out with a warning. Objective values are computed once per
+(ticket, weights, batches) and cached beside the run store (`<store>/_book/objectives/`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from dataclasses import fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..files import atomic_write
+from ..objectives import OBJECTIVES
+from ..runs.config import RunConfig
+from ..runs.methods import METHODS, label
+from ..runs.pipeline import load_data, make_model, rewound_model
+from ..runs.runtime import resolve_device
+from ..runs.store import RunNotFound, RunStore
+from ..runs.sweep import compute_order
+from ..sanity import fixed_eval_batches, score_ticket_objectives
+from ..training import steps_at_batch
+from .names import ablation_name, objective_line_name
+
+COLUMNS_AFTER_CONFIG = ("run_id", "label", "top1", "top3", "top5", "loss", "ticket_density", "num_kept", "num_total",
+                        "seconds_rewind", "seconds_draw", "seconds_train", "seconds_test", "seconds_total",
+                        "epochs_rewind", "epochs_draw", "epochs_train", "epochs_total", "finished")
+
+
+def record_row(record: dict) -> dict[str, Any]:
+    """One tidy row: every config field, then the run's metrics, seconds and epochs.
+
+    `density` is the requested density (the config's); `ticket_density` the kept fraction actually drawn.
+    """
+    config = RunConfig.from_dict(record["config"])
+    row: dict[str, Any] = {k: v for k, v in config.to_dict().items()}
+    row["milestones"] = tuple(config.milestones)
+    m = record["metrics"]
+    row.update(run_id=record["run_id"], label=config.label, top1=m.get("top1"), top3=m.get("top3"), top5=m.get("top5"),
+               loss=m.get("loss"), ticket_density=m.get("density"), num_kept=m.get("num_kept"),
+               num_total=m.get("num_total"), finished=record.get("finished"))
+    for phase in ("rewind", "draw", "train", "test", "total"):
+        row[f"seconds_{phase}"] = record["seconds"].get(phase)
+    for phase in ("rewind", "draw", "train", "total"):
+        row[f"epochs_{phase}"] = record["epochs"].get(phase)
+    return row
+
+
+def _store(store: RunStore | None) -> RunStore:
+    return store if store is not None else RunStore()
+
+
+def collect(configs: Iterable[RunConfig], store: RunStore | None = None, compute: bool = True,
+            progress: bool | None = None) -> pd.DataFrame:
+    """One row per config (in the given order): its config fields and results (`record_row`), plus `name`
+    (the run's label), `family` (the same; an ablation's rows share their ticket's), `ablation_name` and
+    `sparsity`. `progress` (default: on a terminal) shows a bar over the runs."""
+    store = _store(store)
+    configs = list(configs)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    records: dict[str, dict] = {}
+    missing = 0
+    for config in tqdm(compute_order(configs), desc="runs", disable=not progress):
+        try:
+            records[config.run_id] = store.get(config, compute=compute, progress=progress)
+        except RunNotFound:
+            missing += 1
+    if missing:
+        warnings.warn(f"{missing} of {len(set(c.run_id for c in configs))} runs are not in the store {store.root} "
+                      f"and were left out (collect(..., compute=True) computes them)", stacklevel=2)
+    columns = [f.name for f in fields(RunConfig)] + list(COLUMNS_AFTER_CONFIG)
+    df = pd.DataFrame([record_row(records[c.run_id]) for c in configs if c.run_id in records], columns=columns)
+    df["name"] = df["label"]
+    df["family"] = df["name"]
+    df["ablation_name"] = df["ablation"].map(ablation_name)
+    df["sparsity"] = 1 - df["density"]
+    return df
+
+
+def layer_frame(configs: Sequence[RunConfig], store: RunStore | None = None, compute: bool = True) -> pd.DataFrame:
+    """One row per (run, prunable layer): name, density, seed, layer, layer index, layer density and size."""
+    store = _store(store)
+    rows = []
+    for config in configs:
+        record = store.get(config, compute=compute)
+        for index, (layer, info) in enumerate(record.get("layers", {}).items()):
+            rows.append(dict(run_id=config.run_id, name=label(config), method=config.method,
+                             density=config.density, seed=config.seed, layer=layer, layer_index=index,
+                             layer_density=info["density"], layer_size=info["size"]))
+    return pd.DataFrame(rows)
+
+
+# --- objective values of tickets (Figs. 1, 7, 8) -------------------------------------------------------------
+
+def objective_panels(config: RunConfig, objectives: Sequence[str] = OBJECTIVES) -> list[str]:
+    """The objective panels a run is drawn in: CTS and saliency in their own objective's (SNIP in R_L's and
+    R_dL's, GraSP in R_-|grad L|'s: `Method.baseline_for`), the objective-free baselines (random, magnitude, LTR)
+    in every panel."""
+    method = METHODS[config.method]
+    if method.uses_objective:
+        own = [config.objective]
+    elif method.baseline_for:
+        own = list(method.baseline_for)
+    else:
+        own = list(OBJECTIVES)
+    return [o for o in objectives if o in own]
+
+
+@lru_cache(maxsize=4)
+def _train_data(dataset: str, train_examples: int, device: str):
+    return load_data(RunConfig(dataset=dataset, train_examples=train_examples), resolve_device(device))[0]
+
+
+def weights_at(config: RunConfig, at: str, store: RunStore | None = None) -> nn.Module:
+    """`config`'s model with the weights it had when its ticket was drawn: theta_0 (`at='init'`) or theta_k
+    (`at='rewind'`, the run store's shared rewind point of this seed and recipe)."""
+    if at not in ("init", "rewind"):
+        raise ValueError(f"at must be 'init' or 'rewind', got {at!r}")
+    device = resolve_device(config.device)
+    if at == "init" or steps_at_batch(config.rewind_step, config.batch_size) == 0:
+        return make_model(config, device)
+    rewind = _store(store).load_rewind(config)
+    if rewind is None:  # a store without the shared rewind point (older store): compute it again
+        return rewound_model(config, device)
+    model = make_model(config, device)
+    model.load_state_dict({k: v.to(device) for k, v in rewind["state"].items()})
+    return model
+
+
+def ticket_objectives(config: RunConfig, at: str, n_batches: int, store: RunStore | None = None,
+                      compute: bool = True) -> dict[str, float]:
+    """All six objective values of `config`'s ticket on the weights `at` ('init' | 'rewind'), averaged over
+    `n_batches` fixed training batches (the same for every ticket); cached beside the run store."""
+    store = _store(store)
+    path = Path(store.root) / "_book" / "objectives" / f"{config.run_id}-{at}-{n_batches}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    ticket = store.ticket(config, compute=compute)
+    model = weights_at(config, at, store)
+    data = _train_data(config.dataset, config.train_examples, config.device)
+    batches = fixed_eval_batches(data, n_batches, config.batch_size, seed=0)
+    values = score_ticket_objectives(model, ticket, batches)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: json.dump(values, f), mode="w")
+    return values
+
+
+def objective_values(configs: Sequence[RunConfig], at: str, n_batches: int, store: RunStore | None = None,
+                     objectives: Sequence[str] = OBJECTIVES, compute: bool = True,
+                     progress: bool = False) -> pd.DataFrame:
+    """One row per (run, objective panel it belongs to): line name, density, seed, objective, value.
+
+    `value` is R as defined in `ctslib.objectives` (smaller is better; for grad_norm it is minus the norm).
+    """
+    store = _store(store)
+    rows = []
+    for config in tqdm(configs, desc=f"objectives at {at}", disable=not progress, unit="ticket"):
+        panels = objective_panels(config, objectives)
+        if not panels or config.method == "dense":
+            continue
+        values = ticket_objectives(config, at, n_batches, store, compute=compute)
+        for objective in panels:
+            rows.append(dict(run_id=config.run_id, name=objective_line_name(config), method=config.method,
+                             step=config.step, density=config.density, seed=config.seed, objective=objective,
+                             value=values[objective], at=at))
+    return pd.DataFrame(rows)

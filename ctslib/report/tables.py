@@ -1,0 +1,78 @@
+"""Tables I and II of the paper from this build's runs, beside the paper's own numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .names import pp
+from .stats import beats, mean_ci
+
+# The paper's numbers (Tables I and II; ResNet-20 on CIFAR-10 unless said otherwise).
+PAPER_TABLE1 = {  # method: (passes sanity checks, avoids tuning, computation, top-1 %) at 1.44% density
+    "LTR": ("✓", "✓", "3058 epochs", 80.90), "SNIP": ("✗", "✓", "160 epochs", 67.73),
+    "GraSP": ("✗", "✓", "160 epochs", 62.59), "SynFlow": ("✗", "✓", "161 epochs", 70.18),
+    "Quick CTS_KL": ("✓", "✓", "180 epochs", 79.04), "CTS_KL": ("✓", "✓", "320 epochs", 80.26),
+}
+PAPER_TABLE2 = {  # sparsity: (CTS_KL top-1 %, CTS_KL minutes, LTR top-1 %, LTR minutes), ResNet-20 / CIFAR-10
+    0.982: (81.7, 7.9, 83.5, 78.7), 0.993: (74.0, 7.9, 68.3, 95.2), 0.997: (58.8, 7.9, 55.7, 108.3),
+}
+PAPER_TABLE2_RESNET50 = {  # sparsity: (metric, CTS_KL %, hours, LTR %, hours), ResNet-50 / ImageNet
+    0.90: ("top-1", 66.3, 20.7, 71.3, 35.2), 0.99: ("top-3", 65.4, 20.8, 60.5, 59.1),
+    0.999: ("top-5", 24.2, 20.7, 6.7, 82.6),
+}
+
+
+def table1_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Table I from table1's runs: per method, sanity checks passed (beats every ablation, `beats`), tuning,
+    computation (epochs from the records), accuracy here, and the paper's numbers."""
+    rows = []
+    for name, group in df.groupby("family", sort=False):
+        ticket = group[group["ablation"] == ""]
+        if ticket.empty:
+            continue
+        checks = []
+        for ablation, part in group[group["ablation"] != ""].groupby("ablation"):
+            ok, diff, _ = beats(ticket, part)
+            checks.append((ablation, ok, diff))
+        passes = all(ok for _, ok, _ in checks) if checks else None
+        mean, ci, n = mean_ci(ticket["top1"])
+        paper = PAPER_TABLE1.get(name, ("", "", "", math.nan))
+        rows.append({
+            "method": name,
+            "passes sanity checks (here)": "✓" if passes else ("✗" if passes is not None else "-"),
+            "ticket minus ablation": ", ".join(f"{a} {pp(d)}" for a, _, d in checks),
+            "avoids tuning": "✓",
+            "computation (epochs, here)": f"{ticket['epochs_total'].mean():.3g}",
+            "top-1 here (%)": f"{100 * mean:.2f}" + (f" ± {100 * ci:.2f}" if n > 1 else ""),
+            "paper: sanity": paper[0], "paper: computation": paper[2],
+            "paper: top-1 (%)": "" if math.isnan(paper[3]) else f"{paper[3]:.2f}",
+        })
+    return pd.DataFrame(rows)
+
+
+def table2_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Table II from table2's runs: CTS_KL and LTR accuracy and total time (draw + training) per sparsity."""
+    rows = []
+    for density, group in df.sort_values("density", ascending=False).groupby("density", sort=False):
+        row = {"sparsity": f"{100 * (1 - density):.1f}%", "density": f"{100 * density:.3g}%"}
+        for name in ("CTS_KL", "LTR"):
+            part = group[group["name"] == name]
+            mean, ci, n = mean_ci(part["top1"])
+            row[f"{name} top-1 (%)"] = f"{100 * mean:.2f}" + (f" ± {100 * ci:.2f}" if n > 1 else "")
+            row[f"{name} time"] = _duration(part["seconds_total"].mean())
+        paper = min(PAPER_TABLE2.items(), key=lambda kv: abs(kv[0] - (1 - density)))
+        if abs(paper[0] - (1 - density)) < 5e-4:
+            row["paper: CTS_KL / LTR top-1 (%)"] = f"{paper[1][0]} / {paper[1][2]}"
+            row["paper: CTS_KL / LTR time (min)"] = f"{paper[1][1]} / {paper[1][3]}"
+        else:
+            row["paper: CTS_KL / LTR top-1 (%)"] = row["paper: CTS_KL / LTR time (min)"] = "-"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _duration(seconds: float) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "-"
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -1,0 +1,136 @@
+"""A run is a frozen config; its identity is a stable hash of every field.
+
+`run_id` names a run; `rewind_key` names the rewind point it shares with every run that differs only in how
+the ticket is drawn, and `chain_key` the chain of tickets (LTR's rounds) it shares with every run that differs
+only in density.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Iterable
+
+from ..cts import STEPS
+from ..data import DATASETS
+from ..models import MODELS
+from ..objectives import OBJECTIVES
+from ..sanity import ABLATIONS
+from ..tickets import check_density
+from ..training import Schedule
+from .methods import METHODS, label
+
+# Config fields the rewind point does not depend on (everything else does; a new field is kept by default).
+NOT_REWIND_FIELDS = ("method", "density", "objective", "step", "search_epochs", "ltr_rate", "synflow_rounds",
+                     "ablation", "test_examples")
+# Config fields a chain of tickets (LTR's rounds) does not depend on.
+NOT_CHAIN_FIELDS = ("density", "ablation", "test_examples")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides the outcome of one run: data, model, how the ticket is drawn, how it is trained.
+
+    Iteration counts follow the paper: `rewind_step` k is in iterations at batch size 128.
+    """
+
+    dataset: str = "fashion_mnist"
+    model: str = "lenet300"
+    method: str = "cts"
+    density: float = 0.01
+    objective: str = "kl"            # CTS objective, or the objective of `saliency`
+    step: str = "gradbalance"        # CTS gradient step: gradbalance | lagrange
+    search_epochs: float = 3.0       # CTS: epochs of ticket search (paper: = training epochs; Quick CTS: 1/8)
+    rewind_step: int = 469           # k, iterations at batch 128 (0: draw at initialisation)
+    epochs: int = 20                 # T, whole training schedule in epochs
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-3
+    milestones: tuple[int, ...] = (10, 15)
+    warmup_epochs: float = 0.0
+    augment: bool = False
+    train_examples: int = 0          # 0: the whole training set; else a fixed random subset of this size
+    test_examples: int = 0           # 0: the whole test set; else a fixed random subset of this size
+    ltr_rate: float = 0.2            # LTR: fraction of remaining weights pruned per round
+    synflow_rounds: int = 100
+    ablation: str = ""               # sanity check applied to the drawn ticket: shuffle | reinit | invert
+    track_running_stats: bool = False
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        checks = [("dataset", self.dataset, DATASETS), ("model", self.model, MODELS),
+                  ("method", self.method, METHODS), ("objective", self.objective, OBJECTIVES),
+                  ("step", self.step, STEPS)]
+        for field_name, value, valid in checks:
+            if value not in valid:
+                raise ValueError(f"unknown {field_name} {value!r}; choose one of: {', '.join(valid)}")
+        if self.ablation and self.ablation not in ABLATIONS:
+            raise ValueError(f"unknown ablation {self.ablation!r}; choose one of: {', '.join(ABLATIONS)} (or '')")
+        check_density(self.density)
+        for field_name in ("train_examples", "test_examples"):
+            if getattr(self, field_name) < 0:
+                raise ValueError(f"{field_name} must be >= 0 (0: the whole split), got {getattr(self, field_name)}")
+        if self.rewind_step < 0:
+            raise ValueError(f"rewind_step must be >= 0, got {self.rewind_step}")
+        if self.search_epochs <= 0:
+            raise ValueError(f"search_epochs must be > 0, got {self.search_epochs}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if not 0 < self.ltr_rate < 1:
+            raise ValueError(f"ltr_rate must be in (0, 1), got {self.ltr_rate}")
+        Schedule(**self.schedule_kwargs())  # validates epochs and batch size
+
+    def schedule_kwargs(self) -> dict[str, Any]:
+        return dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
+                    weight_decay=self.weight_decay, milestones=self.milestones,
+                    warmup_epochs=self.warmup_epochs, augment=self.augment)
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(**self.schedule_kwargs())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["milestones"] = list(self.milestones)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config field(s) {sorted(unknown)}; valid fields: {sorted(known)}")
+        return cls(**d)
+
+    @property
+    def run_id(self) -> str:
+        """Stable identity: sha256 of the canonical JSON of every field (first 16 hex digits)."""
+        return _key(self, ())
+
+    def with_(self, **changes: Any) -> "RunConfig":
+        return replace(self, **changes)
+
+    @property
+    def label(self) -> str:
+        """The run's method as the paper writes it: CTS_KL, Quick CTS_L at init, SNIP, LTR, ... (`methods.label`)."""
+        return label(self)
+
+
+def _key(config: RunConfig, drop: Iterable[str]) -> str:
+    d = {k: v for k, v in config.to_dict().items() if k not in set(drop)}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def rewind_key(config: RunConfig) -> str:
+    """Identity of a run's rewind point: its config without the fields that only affect the draw."""
+    return _key(config, NOT_REWIND_FIELDS)
+
+
+def chain_key(config: RunConfig) -> str:
+    """Identity of the chain of tickets a method passes through: its config without the density."""
+    return _key(config, NOT_CHAIN_FIELDS)

@@ -1,0 +1,198 @@
+"""Scale presets: the same experiment at three sizes, from a config per (scale, model).
+
+| scale   | for                          | data                                   | schedule                                   |
+|---------|------------------------------|----------------------------------------|--------------------------------------------|
+| `smoke` | tests, seconds per run       | 2000 training / 1000 test (conv: less) | 2 epochs, 0.5 search epochs, tiny rewind   |
+| `cpu`   | the default: a laptop        | the full dataset (conv nets: a subset) | a few epochs, chosen by measurement        |
+| `paper` | GPUs: Section V-A exactly    | CIFAR-10 / ImageNet                    | 160 / 90 epochs, see below                 |
+
+`paper` is the paper's Section V-A: CIFAR-10 ResNet-20 and VGG-16 for 160 epochs at batch 512, SGD
+(momentum 0.9, weight decay 1e-3), lr 0.1 divided by 10 at epochs 80 and 120, flips and 4-pixel shifts,
+rewinding to k = 3000 (ResNet-20) / 6000 (VGG-16) iterations at batch 128, BatchNorm without running
+statistics, CTS searching as long as training (160 epochs; `quick=True`: Quick CTS, 1/8 = 20 epochs),
+LTR pruning 20% per round, 3 seeds. ImageNet ResNet-50: 90 epochs at batch 1024, lr 0.4 with 5 warm-up
+epochs, /10 at 30, 60, 80, weight decay 1e-4, rewind 18 epochs, Half CTS (45 search epochs), LTR 53.58%
+per round. LeNet-300-100 / Fashion-MNIST is not in the paper, so it has no `paper` preset; ResNet-50 /
+ImageNet has only the `paper` preset.
+
+Measured on the 2-core development machine (torch 2.13 CPU, one torch thread, CTS_KL unless said,
+`RunStore.get` of one config; "CPU s" is process CPU time, which is the wall time on an idle core. The
+machine was shared with other jobs (load average 4-6) and wall times were ~2x the CPU times):
+
+| scale   | model    | data (training examples)        | epochs: rewind + search + train | CPU s per run  |
+|---------|----------|---------------------------------|---------------------------------|----------------|
+| `smoke` | lenet300 | Fashion-MNIST, 2000             | 0.5 + 0.5 + 1.5                 | 0.3            |
+| `smoke` | resnet20 | CIFAR-10-shaped, 512            | 1 + 0.5 + 1                     | 5.5            |
+| `cpu`   | lenet300 | Fashion-MNIST, 60000            | 0.5 + 1 + 3.5                   | 7.6 (random: ~5) |
+| `cpu`   | lenet300 | LTR chain to 0.8^24 (24 rounds) | 0.5 + 84 + 3.5                  | 112, once per seed, serving all 8 densities |
+| `cpu`   | resnet20 | CIFAR-10-shaped, 2560           | 1 + 1 + 2                       | 40-50          |
+| `cpu`   | vgg16    | CIFAR-10-shaped, 1280           | 0.8 + 1 + 1.2                   | 85             |
+
+(plus, once per process, ~3 s to import torch and ~1 s to decode Fashion-MNIST). In a `cpu` LeNet run
+the CTS search epoch costs ~2.4 CPU s and a training epoch ~1.2; the rewind point (~0.7 s) is computed
+once per seed and shared by every method and density. So a `cpu` figure of ~50 LeNet runs takes
+~50 x 6-7.6 s = 5-6 minutes of one core, an LTR curve ~2 more; the accuracies are real (CTS_KL at
+density 0.8^12 = 6.9%: 86.7% top-1; a random ticket there: 84.9%). CIFAR-10 cannot be downloaded
+on the development machine, so the conv-net rows ran on random pixels in the CIFAR-10 file format
+(the timing does not depend on the pixels). `paper` runs are GPU hours (Section V-A).
+"""
+
+from __future__ import annotations
+
+import os
+from itertools import product
+from typing import Any, Iterable, Sequence
+
+from ..data import DATASETS
+from ..models import MODELS
+from .config import RunConfig
+from .methods import QUICK_FRACTION, get_method
+
+PRESETS = ("smoke", "cpu", "paper")
+DEFAULT_PRESET = "cpu"
+# The paper's dataset of each model (paper scale). At smoke and cpu scale every model runs on Fashion-MNIST,
+# the data this machine has (CIFAR-10 and ImageNet cannot be downloaded here): `default_dataset`.
+MODEL_DATASET = {"lenet300": "fashion_mnist", "resnet20": "cifar10", "vgg16": "cifar10", "resnet50": "imagenet"}
+IMAGENET_TRAIN_EXAMPLES = DATASETS["imagenet"].train_size
+
+# Per (scale, model): the fields that differ from RunConfig's defaults.
+_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
+    # --- smoke: seconds per run; meaningless accuracies, every code path exercised
+    ("smoke", "lenet300"): dict(train_examples=2000, test_examples=1000, epochs=2, milestones=(1,), batch_size=128,
+                                rewind_step=8, search_epochs=0.5, ltr_rate=0.2),
+    ("smoke", "resnet20"): dict(train_examples=512, test_examples=256, epochs=2, milestones=(1,), batch_size=64,
+                                rewind_step=4, search_epochs=0.5, augment=True),
+    ("smoke", "vgg16"): dict(train_examples=256, test_examples=128, epochs=2, milestones=(1,), batch_size=64,
+                             rewind_step=2, search_epochs=0.5, augment=True),
+    # --- cpu: real data, a figure of ~50 runs in ~5 minutes (see the module docstring)
+    ("cpu", "lenet300"): dict(epochs=4, milestones=(2, 3), batch_size=128, lr=0.1, weight_decay=1e-3,
+                              rewind_step=234, search_epochs=1.0, augment=False),
+    ("cpu", "resnet20"): dict(train_examples=2560, test_examples=2000, epochs=3, milestones=(2,), batch_size=128,
+                              rewind_step=20, search_epochs=1.0, augment=True),
+    ("cpu", "vgg16"): dict(train_examples=1280, test_examples=1000, epochs=2, milestones=(1,), batch_size=128,
+                           rewind_step=8, search_epochs=1.0, augment=True),
+    # --- paper: Section V-A
+    ("paper", "resnet20"): dict(epochs=160, batch_size=512, lr=0.1, momentum=0.9, weight_decay=1e-3,
+                                milestones=(80, 120), augment=True, rewind_step=3000, search_epochs=160.0,
+                                ltr_rate=0.2, track_running_stats=False),
+    ("paper", "vgg16"): dict(epochs=160, batch_size=512, lr=0.1, momentum=0.9, weight_decay=1e-3,
+                             milestones=(80, 120), augment=True, rewind_step=6000, search_epochs=160.0,
+                             ltr_rate=0.2, track_running_stats=False),
+    ("paper", "resnet50"): dict(epochs=90, batch_size=1024, lr=0.4, momentum=0.9, weight_decay=1e-4,
+                                milestones=(30, 60, 80), warmup_epochs=5.0, augment=True,
+                                rewind_step=round(18 * IMAGENET_TRAIN_EXAMPLES / 128),  # 18 epochs at batch 128
+                                search_epochs=45.0, ltr_rate=0.5358, track_running_stats=False),
+}
+
+# Densities: powers of LTR's keep fraction (1 - ltr_rate)^n, so every density is on LTR's chain (one LTR
+# run per seed serves them all). ResNet-50: 10x, 100x, 1000x compression (Section V-B).
+_DENSITY_ROUNDS: dict[tuple[str, str], tuple[int, ...]] = {
+    ("smoke", "lenet300"): (3, 10),
+    ("smoke", "resnet20"): (3, 10),
+    ("smoke", "vgg16"): (3, 10),
+    ("cpu", "lenet300"): (3, 6, 9, 12, 15, 18, 21, 24),
+    ("cpu", "resnet20"): (3, 6, 9, 12, 15, 18),
+    ("cpu", "vgg16"): (5, 10, 15, 20, 25),
+    ("paper", "resnet20"): (3, 6, 9, 12, 15, 18, 21, 24),
+    ("paper", "vgg16"): (5, 10, 15, 20, 24, 27, 30, 33),
+    ("paper", "resnet50"): (3, 6, 9),
+}
+_SEEDS = {"smoke": (0,), "cpu": (0, 1), "paper": (0, 1, 2)}
+# Where a figure takes fewer densities than the grid (exponents n of (1 - ltr_rate)^n): the sanity-check figures
+# on the conv nets, Table I's one density (the paper's 1.44% = 0.8^19) and Table II's three (98.2, 99.3, 99.7%
+# sparsity = 0.8^18, 0.8^22, 0.8^26).
+SANITY_ROUNDS = {("smoke", "resnet20"): (10,), ("smoke", "vgg16"): (10,),
+                 ("cpu", "resnet20"): (9, 18), ("cpu", "vgg16"): (10, 20)}
+TABLE1_ROUNDS = {"smoke": (10,), "cpu": (19,), "paper": (19,)}
+TABLE2_ROUNDS = {"smoke": (3, 6, 10), "cpu": (18, 22, 26), "paper": (18, 22, 26)}
+# Objective values (Figs. 1, 7, 8) are averaged over this many fixed training batches (the same for every ticket).
+EVAL_BATCHES = {"smoke": 1, "cpu": 4, "paper": 8}
+
+
+def check_preset(scale: str) -> str:
+    """`scale` if it names a preset, else a ValueError naming it and the valid ones."""
+    if scale not in PRESETS:
+        raise ValueError(f"unknown preset {scale!r}; choose one of: {', '.join(PRESETS)}")
+    return scale
+
+
+def default_scale() -> str:
+    """The scale from $CTS_SCALE (what notebooks use), else 'cpu'."""
+    return check_preset(os.environ.get("CTS_SCALE") or DEFAULT_PRESET)
+
+
+def resolve_scale(scale: str | None) -> str:
+    """`scale` checked, or the default scale ($CTS_SCALE, else 'cpu') for None or ''."""
+    return check_preset(scale) if scale else default_scale()
+
+
+def default_dataset(scale: str | None, model: str) -> str:
+    """Fashion-MNIST for every model at smoke/cpu scale (the data this machine has); the paper's otherwise."""
+    return "fashion_mnist" if resolve_scale(scale) in ("smoke", "cpu") else MODEL_DATASET[model]
+
+
+def _settings(scale: str | None, model: str) -> tuple[str, dict[str, Any]]:
+    scale = resolve_scale(scale)
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+    if (scale, model) not in _SETTINGS:
+        have = [s for s in PRESETS if (s, model) in _SETTINGS]
+        raise ValueError(f"preset {scale!r} has no setting for model {model!r} "
+                         f"(the paper's settings cover resnet20, vgg16 and resnet50); "
+                         f"for {model} use preset {' or '.join(repr(s) for s in have)}")
+    return scale, dict(_SETTINGS[(scale, model)])
+
+
+def base_config(scale: str | None = None, model: str = "lenet300", dataset: str | None = None, *,
+                quick: bool = False, **overrides: Any) -> RunConfig:
+    """The config of `model` at `scale` ('smoke' | 'cpu' | 'paper'; None: $CTS_SCALE, else 'cpu').
+
+    `dataset` defaults to `default_dataset(scale, model)` (Fashion-MNIST at smoke and cpu scale, the paper's
+    dataset at paper scale). `quick=True` is Quick CTS (search for 1/8 of the training epochs). `overrides` are
+    any RunConfig fields (method, density, objective, seed, ...) and win over the preset.
+    """
+    scale, fields_ = _settings(scale, model)
+    fields_.update(model=model, dataset=dataset or default_dataset(scale, model))
+    if quick:
+        fields_["search_epochs"] = fields_.get("epochs", RunConfig.epochs) * QUICK_FRACTION
+    fields_.update(overrides)
+    return RunConfig.from_dict(fields_)
+
+
+def on_grid(rounds: Iterable[int], scale: str | None = None, model: str = "lenet300") -> tuple[float, ...]:
+    """The densities (1 - ltr_rate)^n for the given exponents n: on LTR's chain, so one LTR run per seed serves
+    them all (computed one way everywhere, so run ids agree)."""
+    scale, fields_ = _settings(scale, model)
+    keep = 1 - fields_.get("ltr_rate", RunConfig.ltr_rate)
+    return tuple(keep ** n for n in rounds)
+
+
+def default_densities(scale: str | None = None, model: str = "lenet300") -> tuple[float, ...]:
+    """The densities a figure at `scale` sweeps: (1 - ltr_rate)^n, on LTR's chain, sparsest last."""
+    scale, _ = _settings(scale, model)
+    return on_grid(_DENSITY_ROUNDS[(scale, model)], scale, model)
+
+
+def default_seeds(scale: str | None = None) -> tuple[int, ...]:
+    return _SEEDS[resolve_scale(scale)]
+
+
+def grid(scale: str | None = None, model: str = "lenet300", *, methods: Sequence[str] = ("cts",),
+         objectives: Sequence[str] = ("kl",), densities: Iterable[float] | None = None,
+         seeds: Iterable[int] | None = None, dataset: str | None = None, quick: bool = False,
+         **overrides: Any) -> list[RunConfig]:
+    """Every config of a sweep: methods x objectives (for CTS and saliency) x densities x seeds.
+
+    Densities and seeds default to the preset's; `dense` runs once per seed at density 1.
+    """
+    densities = tuple(densities) if densities is not None else default_densities(scale, model)
+    seeds = tuple(seeds) if seeds is not None else default_seeds(scale)
+    configs: list[RunConfig] = []
+    for method in methods:
+        objs = objectives if get_method(method).uses_objective else (overrides.get("objective", RunConfig.objective),)
+        dens = (1.0,) if method == "dense" else densities
+        for objective, density, seed in product(objs, dens, seeds):
+            configs.append(base_config(scale, model, dataset, quick=quick,
+                                       **{**overrides, "method": method, "objective": objective,
+                                          "density": density, "seed": seed}))
+    return list({c.run_id: c for c in configs}.values())
