@@ -6,14 +6,20 @@ import sys
 import pytest
 
 from helpers import needs_fashion_mnist
-from ctslib.runs.config import RunConfig
+from ctslib.cli import build_parser, config_from_args, main
 from ctslib.runs.pipeline import execute
+from ctslib.runs.presets import base_config
+
+# the README's main job (`make run`'s first line)
+MAIN_JOB = ["run", "--model", "lenet300", "--dataset", "fashion_mnist", "--method", "cts", "--objective", "kl",
+            "--density", "0.01"]
 
 
 @needs_fashion_mnist
-def test_cts_kl_ticket_beats_random_ticket_at_one_percent():
-    base = RunConfig(dataset="fashion_mnist", model="lenet300", density=0.01, epochs=6, milestones=(4, 5),
-                     search_epochs=2, rewind_step=469, seed=0)
+def test_cts_kl_ticket_beats_random_ticket_at_one_percent(monkeypatch):
+    monkeypatch.delenv("CTS_SCALE", raising=False)
+    base = base_config("cpu", "lenet300", method="cts", objective="kl", density=0.01)  # the main job, exactly
+    assert base == config_from_args(build_parser().parse_args(MAIN_JOB))
     cts = execute(base)
     rnd = execute(base.with_(method="random"))
     for result in (cts, rnd):
@@ -23,15 +29,16 @@ def test_cts_kl_ticket_beats_random_ticket_at_one_percent():
     assert cts.metrics["top1"] > 0.75
 
 
-def test_cli_bad_input_is_a_clear_error():
+def test_cli_bad_input_is_a_clear_error(capsys):
     for args, message in ((["--density", "1.5"], "density must be in (0, 1]"),
                           (["--model", "resnet99"], "unknown model 'resnet99'"),
                           (["--objective", "l1"], "unknown objective 'l1'"),
                           (["--dataset", "mnist"], "unknown dataset 'mnist'")):
-        proc = subprocess.run([sys.executable, "-m", "ctslib", "run", *args], capture_output=True, text=True)
-        assert proc.returncode == 2, args
-        assert message in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr
+        assert main(["run", *args]) == 2, args
+        assert message in capsys.readouterr().err
+    # and in a real process: one line, no traceback
+    proc = subprocess.run([sys.executable, "-m", "ctslib", "run", "--density", "1.5"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "density must be in (0, 1]" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_wrong_input_shape_is_a_clear_error():
