@@ -305,7 +305,7 @@ def cmd_book(args: argparse.Namespace) -> int:
     result = _run_sweep(configs, args, store, desc=f"runs ({scale})")
     if result.failed:
         return 1
-    if runtime.is_main():  # the objective values of Figs. 1, 7, 8 (cached beside the store)
+    if result.main:  # the objective values of Figs. 1, 7, 8 (cached beside the store), by rank 0 alone
         mine = {c.run_id for c in configs}
         for n, setting in settings.items():
             fig = book.FIGURES[n]

@@ -211,6 +211,7 @@ def _sequential(store: RunStore, configs: Sequence[RunConfig], progress: bool) -
 class SweepResult:
     done: list[Done] = field(default_factory=list)
     seconds: float = 0.0
+    main: bool = True  # this process is rank 0 (or the only one): the one that writes shared files and prints
 
     @property
     def computed(self) -> int:
@@ -232,7 +233,7 @@ def sweep(configs: Sequence[RunConfig], store: RunStore, *, workers: int = 1, th
     """
     main = runtime.is_main()
     start = time.perf_counter()
-    result = SweepResult()
+    result = SweepResult(main=main)
     bar = tqdm(total=len(compute_order(configs)), desc=desc, unit="run", disable=not (progress and main),
                file=sys.stderr)
 
