@@ -215,20 +215,44 @@ def synflow(model: nn.Module, input_shape: tuple[int, ...], density: float, roun
     density^(r / rounds), r = 1..rounds, the weights pruned so far staying pruned (they score zero, and
     are excluded from later top-k's so the tickets are nested). Data-independent.
 
-    Returns the ticket and the last round's scores (zero for the weights pruned in earlier rounds).
+    Returns the ticket and scores (float64) that rank the whole network as the rounds did: a weight pruned
+    in round r scores r - 1 + q, a survivor rounds + q, where q in [0, 1) is its rank among that round's
+    scores divided by the number of weights. Their global top-k is the ticket (and every round's ticket), and
+    their lowest are the weights SynFlow pruned first (score inversion; the last round's raw scores would
+    tie every weight pruned earlier at zero).
     """
     density = check_density(density)
     if rounds < 1:
         raise ValueError(f"synflow rounds must be >= 1, got {rounds}")
     linear, names = _linearised_copy(model), prunable_names(model)
     ticket = None
-    scores: Scores = {}
+    ranking: torch.Tensor | None = None
     for r in range(1, rounds + 1):
         scores = _synflow_round(linear, names, input_shape, ticket)
         ranked = scores if ticket is None else {
             n: s.masked_fill(~ticket.masks[n].to(s.device), -math.inf) for n, s in scores.items()}
-        ticket = Ticket.from_scores(ranked, density ** (r / rounds))
-    return ticket, scores
+        new = Ticket.from_scores(ranked, density ** (r / rounds))
+        flat = torch.cat([s.reshape(-1) for s in ranked.values()])
+        q = torch.empty_like(flat)
+        q[torch.argsort(flat, stable=True)] = torch.arange(flat.numel(), dtype=flat.dtype, device=flat.device)
+        q /= flat.numel()
+        kept = torch.cat([m.reshape(-1) for m in new.masks.values()]).to(flat.device)
+        alive = (torch.ones_like(kept) if ticket is None
+                 else torch.cat([m.reshape(-1) for m in ticket.masks.values()]).to(flat.device))
+        if ranking is None:
+            ranking = torch.zeros_like(flat)
+        pruned_now = alive & ~kept
+        ranking[pruned_now] = (r - 1) + q[pruned_now]
+        if r == rounds:
+            ranking[kept] = rounds + q[kept]
+        ticket = new
+    assert ranking is not None
+    out, start = {}, 0
+    for n in names:
+        numel = ticket.masks[n].numel()
+        out[n] = ranking[start:start + numel].reshape(ticket.masks[n].shape)
+        start += numel
+    return ticket, out
 
 
 # --- saliency for any objective (Section V-E) ------------------------------------------------------

@@ -43,6 +43,7 @@ class CifarResNet(ZooModel):
         self.dense_parameters = ()
         self.conv = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(width, track_running_stats=track_running_stats)
+        self.relu = nn.ReLU()
         blocks = []
         f_in = width
         for stage, f_out in enumerate((width, 2 * width, 4 * width)):
@@ -52,10 +53,12 @@ class CifarResNet(ZooModel):
                 f_in = f_out
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(f_in, num_classes)
+        # R_feature: the stem's activation and every residual block's output
+        self.feature_modules = ("relu", *(f"blocks.{i}" for i in range(len(blocks))))
         init_weights(self)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn(self.conv(x)))
+        x = self.relu(self.bn(self.conv(x)))
         x = self.blocks(x)
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return self.fc(x)

@@ -45,7 +45,9 @@ class ImageNetResNet(ZooModel):
         self.dense_parameters = ()
         self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64, track_running_stats=track_running_stats)
+        self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        features = ["relu"]  # R_feature: the stem's activation and every bottleneck block's output
         f_in = 64
         for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512))):
             blocks = []
@@ -54,12 +56,14 @@ class ImageNetResNet(ZooModel):
                 blocks.append(Bottleneck(f_in, width, stride, track_running_stats))
                 f_in = width * Bottleneck.expansion
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+            features += [f"layer{i + 1}.{j}" for j in range(n)]
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(f_in, num_classes)
+        self.feature_modules = tuple(features)
         init_weights(self)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.avgpool(x).flatten(1))
 

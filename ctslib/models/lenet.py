@@ -20,10 +20,12 @@ class LeNet300(ZooModel):
         self.fc1 = nn.Linear(in_channels * image_size * image_size, 300)
         self.fc2 = nn.Linear(300, 100)
         self.fc3 = nn.Linear(100, num_classes)
+        self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()
+        self.feature_modules = ("relu1", "relu2")  # R_feature: both hidden layers after their ReLU
         init_weights(self)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(x, 1)
-        x = torch.relu(self.fc1(x))
-        x = torch.relu(self.fc2(x))
+        x = self.relu1(self.fc1(x))
+        x = self.relu2(self.fc2(x))
         return self.fc3(x)

@@ -35,6 +35,8 @@ class VGG(ZooModel):
         self.fc = nn.Linear(f_in, num_classes)
         # The paper keeps VGG-16's final layer dense.
         self.dense_parameters = ("fc.weight",)
+        # R_feature: every conv layer's activation after its ReLU
+        self.feature_modules = tuple(f"features.{i}" for i, m in enumerate(layers) if isinstance(m, nn.ReLU))
         init_weights(self)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

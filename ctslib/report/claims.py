@@ -2,10 +2,14 @@
 
     table = claims.evaluate(scale="cpu")     # one row per claim: source, claim, paper, measured, verdict
 
-Verdicts: "reproduced", "not reproduced", or "not tested at this scale" (the claim is about a model or dataset
-this build did not run, e.g. ResNet-50 on ImageNet). A claim about a particular model is tested only on
-that model; a general claim ("CTS passes sanity checks") is tested on whatever this build ran, and the
-measured column says on what. Thresholds are explicit module constants.
+Verdicts (`ctslib.report.verdicts`): each claim is judged on an effect with its 95% confidence interval over the
+seeds (paired by seed): "reproduced" only when the interval clears the claim's threshold, "not reproduced" only
+when it lies wholly on the other side, "inconclusive" otherwise (one seed is always inconclusive), or "not tested
+at this scale" (the claim is about a model, dataset or regime this build did not reach, e.g. ResNet-50 on
+ImageNet). A claim "at every density" must hold at every point; the effect shown is its weakest point. Claims
+about "the sparse regime" use the paper's regimes by LTR's drop from dense (`verdicts.regimes`). A claim about
+a particular model is tested only on that model; a general claim ("CTS passes sanity checks") is tested on
+whatever this build ran, and the measured column says on what. Thresholds are explicit module constants.
 
 The checks read the figures' data (`FIGURES[...].data`); Tables I and II are in `ctslib.report.tables`.
 """
@@ -26,10 +30,12 @@ from ..runs.store import RunStore
 from .figures import FIGURES, SALIENCY_NAMES, all_configs
 from .frames import collect
 from .names import ablation_name, dataset_name, model_name, pct, pp, sparsity_label
-from .stats import accuracy_table, objective_means, sanity_results
+from .stats import accuracy_table, seed_table
 from .tables import table1_frame
+from .verdicts import (HIGHLY_SPARSE, INCONCLUSIVE, MATCHING, MATCHING_DROP, NOT_REPRODUCED, NOT_TESTED, REPRODUCED,
+                       SANITY_MARGIN, SPARSE_DROP, VERDICTS, Effect, above, below, every, regimes, sanity_results, some,
+                       worst)
 
-REPRODUCED, NOT_REPRODUCED, NOT_TESTED = "reproduced", "not reproduced", "not tested at this scale"
 TOLERANCE = 0.01          # "comparable" accuracy: within 1 percentage point
 SMALL_FRACTION = 0.25     # "a small fraction of the computation": at most a quarter of LTR's epochs
 MUCH_FASTER = 2.0         # "significantly faster": at least twice as fast
@@ -96,296 +102,353 @@ class Claim:
     text: str
     paper: str
     where: str
-    check: Callable[[Evidence], tuple[str, str]]   # -> (verdict, what was measured)
+    check: Callable[[Evidence], Finding]   # -> (verdict, what was measured, the effect with its 95% interval)
 
 
-def _ctskl_vs_ltr(ev: Evidence) -> pd.Series:
-    acc = accuracy_table(ev.runs("fig2"))
-    if "CTS_KL" not in acc or "LTR" not in acc:
-        return pd.Series(dtype=float)
-    return (acc["CTS_KL"] - acc["LTR"]).dropna()
+Finding = tuple  # (verdict, what was measured, the effect the verdict rests on: text with its 95% interval)
 
 
-def _thirds(series: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Densest and sparsest third of a density-indexed series (densest first)."""
-    n = max(1, len(series) // 3)
-    return series.iloc[:n], series.iloc[-n:]
+def _pair_effects(df: pd.DataFrame, a: str, b: str | Sequence[str]) -> dict[float, Effect]:
+    """Per density: `a` minus `b` (or minus the best of several names, per seed), paired by seed."""
+    table = seed_table(df)
+    others = [b] if isinstance(b, str) else [n for n in b if n in table]
+    if a not in table or not others or not set(others) <= set(table.columns):
+        return {}
+    diff = (table[a] - table[others].max(axis=1, skipna=False)).dropna()
+    return {d: Effect.of(g.values) for d, g in diff.groupby(level="density")}
 
 
-def check_sanity_cts(ev: Evidence) -> tuple[str, str]:
+def _per_seed_mean(df: pd.DataFrame, a: str, b: str | Sequence[str], densities) -> Effect:
+    """Per seed, `a` minus `b` averaged over `densities`; the effect over seeds."""
+    table = seed_table(df)
+    others = [b] if isinstance(b, str) else [n for n in b if n in table]
+    diff = (table[a] - table[others].max(axis=1, skipna=False)).dropna()
+    diff = diff[diff.index.get_level_values("density").isin(list(densities))]
+    return Effect.of(diff.groupby(level="seed").mean())
+
+
+def _ltr_regimes(ev: Evidence, figure: str = "fig2") -> pd.Series:
+    """Each density of `figure`'s runs in the paper's regimes, by LTR's drop from dense (`verdicts.regimes`)."""
+    df = ev.runs(figure)
+    dense = df[df["name"] == "dense"]["top1"].mean()
+    acc = accuracy_table(df)
+    if math.isnan(dense) or "LTR" not in acc:
+        return pd.Series(dtype=object)
+    return regimes(acc["LTR"], dense)
+
+
+def _dense_and_sparse(densities: Sequence[float], regime_of: pd.Series) -> tuple[list[float], list[float], str]:
+    """The densities of the denser and of the highly sparse regime: by LTR's drop where both occur, else the
+    densest and sparsest thirds; and how they were chosen."""
+    densities = sorted(densities, reverse=True)
+    sparse = [d for d in densities if regime_of.get(d) == HIGHLY_SPARSE]
+    dense = [d for d in densities if regime_of.get(d) == MATCHING]
+    if sparse and dense:
+        return dense, sparse, "the matching vs the highly sparse regime (by LTR's drop from dense)"
+    n = max(1, len(densities) // 3)
+    return densities[:n], densities[-n:], "the densest vs the sparsest third (a regime is missing)"
+
+
+def _densities_text(ds: Sequence[float]) -> str:
+    return ", ".join(pct(d, 2) for d in sorted(ds, reverse=True))
+
+
+def _every_point(effects: dict, threshold: float, what: str, unit: str = "pp") -> Finding:
+    if not effects:
+        return NOT_TESTED, f"no {what}", ""
+    verdicts = {k: above(e, threshold) for k, e in effects.items()}
+    key, low = worst(effects)
+    counts = {v: sum(1 for x in verdicts.values() if x == v) for v in (REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED)}
+    text = (f"{what}: holds at {counts[REPRODUCED]}, inconclusive at {counts[INCONCLUSIVE]}, fails at "
+            f"{counts[NOT_REPRODUCED]} of {len(effects)} points; weakest {_point(key)}")
+    return every(verdicts.values()), text, low.text(unit)
+
+
+def _point(key) -> str:
+    if isinstance(key, float):
+        return pct(key, 2)
+    if isinstance(key, tuple):
+        return " ".join(pct(k, 2) if isinstance(k, float) else str(k) for k in key)
+    return str(key)
+
+
+def check_sanity_cts(ev: Evidence) -> Finding:
     res = sanity_results(ev.sanity())
     if res.empty:
-        return NOT_TESTED, "no sanity-check runs"
-    points = res.groupby(["model", "family", "density"])["passes"].all()
-    worst = res.loc[res["diff"].idxmin()]
-    text = (f"{int(points.sum())} of {len(points)} (model, CTS variant, density) points beat every ablation; "
-            f"smallest gap {pp(worst['diff'])} ({worst['family']} vs {ablation_name(worst['ablation'])}, "
-            f"{model_name(worst['model'])}, {pct(worst['density'], 2)} density)")
-    return (REPRODUCED if points.all() else NOT_REPRODUCED), text
+        return NOT_TESTED, "no sanity-check runs", ""
+    effects = {(model_name(r.model), r.family, ablation_name(r.ablation), r.density): Effect(r.diff, r.lo, r.hi, r.n)
+               for r in res.itertuples()}
+    return _every_point(effects, SANITY_MARGIN, f"ticket minus ablation > {pp(SANITY_MARGIN)} "
+                        f"({', '.join(sorted(set(res['model'].map(model_name))))})")
 
 
-def check_shuffle_invert(ev: Evidence) -> tuple[str, str]:
+def check_shuffle_invert(ev: Evidence) -> Finding:
     res = sanity_results(ev.sanity())
     res = res[res["ablation"].isin(["shuffle", "invert"])]
     if res.empty:
-        return NOT_TESTED, "no shuffle / inversion runs"
-    text = "; ".join(f"{ablation_name(a)}: ticket ahead by {pp(g['diff'].min())} to {pp(g['diff'].max())}, "
-                     f"beaten at {int(g['passes'].sum())}/{len(g)} points" for a, g in res.groupby("ablation"))
-    return (REPRODUCED if res["passes"].all() else NOT_REPRODUCED), text
+        return NOT_TESTED, "no shuffle / inversion runs", ""
+    effects = {(model_name(r.model), r.family, ablation_name(r.ablation), r.density): Effect(r.diff, r.lo, r.hi, r.n)
+               for r in res.itertuples()}
+    return _every_point(effects, SANITY_MARGIN, "ticket minus shuffled / inverted ticket")
 
 
-def check_reinit(ev: Evidence) -> tuple[str, str]:
+def check_reinit(ev: Evidence) -> Finding:
     res = sanity_results(ev.sanity())
-    res = res[res["ablation"] == "reinit"].sort_values("density", ascending=False)
+    res = res[res["ablation"] == "reinit"]
     if res.empty:
-        return NOT_TESTED, "no reinitialisation runs"
-    gaps = ", ".join(f"{model_name(r.model)} {pct(r.density, 2)}: {pp(r.diff)}"
-                     for r in res.itertuples())
-    return (REPRODUCED if res["passes"].all() else NOT_REPRODUCED), f"CTS_L at init minus reinitialised: {gaps}"
+        return NOT_TESTED, "no reinitialisation runs", ""
+    effects = {(model_name(r.model), r.density): Effect(r.diff, r.lo, r.hi, r.n) for r in res.itertuples()}
+    return _every_point(effects, SANITY_MARGIN, "CTS_L at init minus reinitialised")
 
 
-def check_comparable_ltr(ev: Evidence) -> tuple[str, str]:
-    diff = _ctskl_vs_ltr(ev)
-    if diff.empty:
-        return NOT_TESTED, "no CTS_KL / LTR runs"
-    text = (f"{ev.setting('fig2')}: CTS_KL − LTR from {pp(diff.min())} to {pp(diff.max())} over {len(diff)} "
-            f"densities ({pct(diff.index.max(), 2)} to {pct(diff.index.min(), 2)})")
-    return (REPRODUCED if diff.min() >= -TOLERANCE else NOT_REPRODUCED), text
+def check_comparable_ltr(ev: Evidence) -> Finding:
+    effects = _pair_effects(ev.runs("fig2"), "CTS_KL", "LTR")
+    return _every_point(effects, -TOLERANCE, f"{ev.setting('fig2')}: CTS_KL − LTR ≥ {pp(-TOLERANCE)}")
 
 
-def check_ltr_sparse(ev: Evidence) -> tuple[str, str]:
-    diff = _ctskl_vs_ltr(ev)
-    if len(diff) < 2:
-        return NOT_TESTED, "fewer than two densities"
-    dense, sparse = _thirds(diff)
-    ok = sparse.mean() > 0 and sparse.mean() > dense.mean() and diff.min() >= -TOLERANCE
-    return (REPRODUCED if ok else NOT_REPRODUCED), (
-        f"{ev.setting('fig2')}: CTS_KL − LTR averages {pp(dense.mean())} at the densest third, "
-        f"{pp(sparse.mean())} at the sparsest third (lowest {pp(diff.min())})")
+def check_ltr_sparse(ev: Evidence) -> Finding:
+    df = ev.runs("fig2")
+    effects = _pair_effects(df, "CTS_KL", "LTR")
+    if len(effects) < 2:
+        return NOT_TESTED, "fewer than two densities", ""
+    dense, sparse, how = _dense_and_sparse(list(effects), _ltr_regimes(ev))
+    gain = _per_seed_mean(df, "CTS_KL", "LTR", sparse)
+    shift = Effect.of(_per_seed_mean_series(df, sparse) - _per_seed_mean_series(df, dense))
+    verdict = every([above(gain, 0.0), above(shift, 0.0)])
+    return verdict, (f"{ev.setting('fig2')}, {how}: CTS_KL − LTR averages {gain.text()} at "
+                     f"{_densities_text(sparse)} and {shift.text()} more than at {_densities_text(dense)}"), gain.text()
 
 
-def check_ltr_sparse_regime(ev: Evidence) -> tuple[str, str]:
-    diff = _ctskl_vs_ltr(ev)
-    if diff.empty:
-        return NOT_TESTED, "no CTS_KL / LTR runs"
-    _, sparse = _thirds(diff)
-    ok = (sparse > 0).all() and diff.min() >= -TOLERANCE
-    return (REPRODUCED if ok else NOT_REPRODUCED), (
-        f"{ev.setting('fig2')}: at the sparsest densities ({', '.join(pct(d, 2) for d in sparse.index)}) "
-        f"CTS_KL − LTR = {', '.join(pp(v) for v in sparse)}; lowest anywhere {pp(diff.min())}")
+def _per_seed_mean_series(df: pd.DataFrame, densities) -> pd.Series:
+    table = seed_table(df)
+    diff = (table["CTS_KL"] - table["LTR"]).dropna()
+    diff = diff[diff.index.get_level_values("density").isin(list(densities))]
+    return diff.groupby(level="seed").mean()
 
 
-def check_beats_saliency(ev: Evidence) -> tuple[str, str]:
-    acc = accuracy_table(ev.runs("fig2"))
-    names = [n for n in SALIENCY_NAMES if n in acc]
-    if "CTS_KL" not in acc or not names:
-        return NOT_TESTED, "no CTS_KL / saliency runs"
-    gap = (acc["CTS_KL"] - acc[names].max(axis=1)).dropna()
-    return (REPRODUCED if (gap > 0).all() else NOT_REPRODUCED), (
-        f"{ev.setting('fig2')}: CTS_KL minus the best of {', '.join(names)}: {pp(gap.min())} to {pp(gap.max())}, "
-        f"ahead at {int((gap > 0).sum())}/{len(gap)} densities")
+def check_ltr_sparse_regime(ev: Evidence) -> Finding:
+    effects = _pair_effects(ev.runs("fig2"), "CTS_KL", "LTR")
+    if not effects:
+        return NOT_TESTED, "no CTS_KL / LTR runs", ""
+    regime_of = _ltr_regimes(ev)
+    sparse = [d for d in effects if regime_of.get(d) == HIGHLY_SPARSE]
+    if not sparse:
+        lowest = min(effects)
+        return NOT_TESTED, (f"{ev.setting('fig2')}: the grid does not reach the highly sparse regime (LTR "
+                            f"{pp(SPARSE_DROP).lstrip('+')} or more below dense; sparsest density {pct(lowest, 2)})"), ""
+    ahead = {d: effects[d] for d in sparse}
+    verdict_sparse, text_sparse, effect = _every_point(ahead, 0.0, "CTS_KL − LTR > 0 in the highly sparse regime")
+    verdict_all, text_all, _ = _every_point(effects, -TOLERANCE, f"comparable (≥ {pp(-TOLERANCE)}) throughout")
+    return every([verdict_sparse, verdict_all]), f"{ev.setting('fig2')}: {text_sparse}; {text_all}", effect
 
 
-def check_saliency_dense_regime(ev: Evidence) -> tuple[str, str]:
-    acc = accuracy_table(ev.runs("fig2"))
-    names = [n for n in SALIENCY_NAMES if n in acc]
-    if "CTS_KL" not in acc or not names or len(acc) < 2:
-        return NOT_TESTED, "not enough runs"
-    gap = (acc["CTS_KL"] - acc[names].max(axis=1)).dropna()
-    dense, sparse = _thirds(gap)
-    return (REPRODUCED if dense.mean() < sparse.mean() else NOT_REPRODUCED), (
-        f"CTS_KL's lead over the best saliency method: {pp(dense.mean())} at the densest third, "
-        f"{pp(sparse.mean())} at the sparsest third")
+def check_beats_saliency(ev: Evidence) -> Finding:
+    df = ev.runs("fig2")
+    names = [n for n in SALIENCY_NAMES if n in set(df["name"])]
+    if not names:
+        return NOT_TESTED, "no saliency runs", ""
+    effects = _pair_effects(df, "CTS_KL", names)
+    return _every_point(effects, 0.0, f"{ev.setting('fig2')}: CTS_KL minus the best of {', '.join(names)} > 0")
 
 
-def _objective_ranking(ev: Evidence) -> pd.Series:
+def check_saliency_dense_regime(ev: Evidence) -> Finding:
+    df = ev.runs("fig2")
+    names = [n for n in SALIENCY_NAMES if n in set(df["name"])]
+    effects = _pair_effects(df, "CTS_KL", names) if names else {}
+    if len(effects) < 2:
+        return NOT_TESTED, "not enough runs", ""
+    dense, sparse, how = _dense_and_sparse(list(effects), _ltr_regimes(ev))
+    lead_dense = _per_seed_mean(df, "CTS_KL", names, dense)
+    lead_sparse = _per_seed_mean(df, "CTS_KL", names, sparse)
+    table = seed_table(df)
+    lead = (table["CTS_KL"] - table[names].max(axis=1, skipna=False)).dropna()
+    by = lead.index.get_level_values("density")
+    shift = Effect.of(lead[by.isin(sparse)].groupby(level="seed").mean() - lead[by.isin(dense)].groupby(level="seed").mean())
+    return above(shift, 0.0), (f"{how}: CTS_KL's lead over the best saliency method {lead_dense.text()} at "
+                               f"{_densities_text(dense)}, {lead_sparse.text()} at {_densities_text(sparse)}"), shift.text()
+
+
+def _objective_means_per_seed(ev: Evidence) -> pd.DataFrame:
+    """Per seed (rows), each CTS objective's mean top-1 over the densities of Fig. 3 (columns)."""
     df = ev.runs("fig3")
     df = df[df["method"] == "cts"]
-    return df.groupby("objective")["top1"].mean().sort_values()
+    return df.groupby(["seed", "objective"])["top1"].mean().unstack("objective")
 
 
-def check_grad_norm_weak(ev: Evidence) -> tuple[str, str]:
-    rank = _objective_ranking(ev)
-    if len(rank) < 2:
-        return NOT_TESTED, "fewer than two objectives"
-    text = "mean top-1 over densities: " + ", ".join(
-        f"CTS_{objective_symbol(o)} {pct(v)}" for o, v in rank.sort_values(ascending=False).items())
-    return (REPRODUCED if rank.index[0] == "grad_norm" else NOT_REPRODUCED), text
+def check_grad_norm_weak(ev: Evidence) -> Finding:
+    means = _objective_means_per_seed(ev)
+    if means.shape[1] < 2 or "grad_norm" not in means:
+        return NOT_TESTED, "fewer than two objectives", ""
+    gap = Effect.of((means.drop(columns="grad_norm").min(axis=1) - means["grad_norm"]).dropna())
+    rank = means.mean().sort_values(ascending=False)
+    text = "mean top-1 over densities: " + ", ".join(f"CTS_{objective_symbol(o)} {pct(v)}" for o, v in rank.items())
+    return above(gap, 0.0), text + "; the weakest other objective minus R_-‖∇L‖", gap.text()
 
 
-def check_three_weak(ev: Evidence) -> tuple[str, str]:
-    rank = _objective_ranking(ev)
+def check_three_weak(ev: Evidence) -> Finding:
+    means = _objective_means_per_seed(ev)
     strong, weak = ["kl", "delta_loss", "task"], ["grad_norm", "feature", "grad"]
-    if not set(strong + weak) <= set(rank.index):
-        return NOT_TESTED, "not all six objectives ran"
-    ok = rank[strong].min() > rank[weak].max()
-    return (REPRODUCED if ok else NOT_REPRODUCED), (
-        f"worst of KL/ΔL/L: {pct(rank[strong].min())}; best of -‖∇L‖/feature/grad: {pct(rank[weak].max())}")
+    if not set(strong + weak) <= set(means.columns):
+        return NOT_TESTED, "not all six objectives ran", ""
+    gap = Effect.of((means[strong].min(axis=1) - means[weak].max(axis=1)).dropna())
+    return above(gap, 0.0), (f"worst of KL/ΔL/L {pct(means[strong].mean().min())}, best of -‖∇L‖/feature/grad "
+                             f"{pct(means[weak].mean().max())} (mean top-1 over densities); their gap per seed"), gap.text()
 
 
-def _layer_means(ev: Evidence) -> pd.DataFrame:
+def check_first_last(ev: Evidence) -> Finding:
     layers = ev.layers()
-    return layers.groupby(["density", "name", "layer_index"])["layer_density"].mean().unstack("layer_index")
+    layers = layers[layers["name"] != "random"]
+    per = layers.groupby(["seed", "density", "name", "layer_index"])["layer_density"].mean().unstack("layer_index")
+    if per.shape[1] < 3:
+        return NOT_TESTED, "the model has fewer than three prunable layers", ""
+    first, last = per.columns[0], per.columns[-1]
+    margin = np.minimum(per[first], per[last]) - per[per.columns[1:-1]].median(axis=1)
+    effects = {key: Effect.of(g.values) for key, g in margin.groupby(level=["name", "density"])}
+    return _every_point(effects, 0.0, "min(first, last layer density) minus the median middle layer's, per "
+                        "(method, density) ticket")
 
 
-def check_first_last(ev: Evidence) -> tuple[str, str]:
-    means = _layer_means(ev)
-    means = means[[n != "random" for n in means.index.get_level_values("name")]]
-    if means.shape[1] < 3:
-        return NOT_TESTED, "the model has fewer than three prunable layers"
-    first, last = means.columns[0], means.columns[-1]
-    middle = means[means.columns[1:-1]]
-    ok_rows = (means[first] >= middle.median(axis=1)) & (means[last] >= middle.median(axis=1))
-    failing = [f"{n} at {pct(d, 2)}" for (d, n), ok in ok_rows.items() if not ok]
-    text = (f"first and last layer denser than the median middle layer for {int(ok_rows.sum())}/{len(ok_rows)} "
-            f"(method, density) tickets" + (f"; not for {', '.join(failing)}" if failing else ""))
-    return (REPRODUCED if ok_rows.all() else NOT_REPRODUCED), text
+def check_similar_ratios(ev: Evidence) -> Finding:
+    layers = ev.layers()
+    per_seed = []
+    for seed, part in layers.groupby("seed"):
+        means = np.log10(part.groupby(["density", "name", "layer_index"])["layer_density"].mean()
+                         .unstack("layer_index").clip(lower=1e-6))
+        within, between = [], []
+        for density, block in means.groupby(level="density"):
+            block = block.droplevel("density")
+            others = [n for n in block.index if n != "random"]
+            for i, a in enumerate(others):
+                for b in others[i + 1:]:
+                    within.append(float(np.abs(block.loc[a] - block.loc[b]).mean()))
+                if "random" in block.index:
+                    between.append(float(np.abs(block.loc["random"] - block.loc[a]).mean()))
+        if within and between:
+            per_seed.append(np.mean(between) - np.mean(within))
+    if not per_seed:
+        return NOT_TESTED, "needs random and two other methods", ""
+    gap = Effect.of(per_seed)
+    return above(gap, 0.0), ("mean |Δ log10 layer density| between random and the others minus that between the "
+                             "non-random methods"), gap.text(unit="", digits=3)
 
 
-def check_similar_ratios(ev: Evidence) -> tuple[str, str]:
-    means = np.log10(_layer_means(ev).clip(lower=1e-6))
-    within, between = [], []
-    for density, block in means.groupby(level="density"):
-        block = block.droplevel("density")
-        names = list(block.index)
-        others = [n for n in names if n != "random"]
-        for i, a in enumerate(others):
-            for b in others[i + 1:]:
-                within.append(float(np.abs(block.loc[a] - block.loc[b]).mean()))
-            if "random" in names:
-                between.append(float(np.abs(block.loc["random"] - block.loc[a]).mean()))
-    if not within or not between:
-        return NOT_TESTED, "needs random and two other methods"
-    return (REPRODUCED if np.mean(within) < np.mean(between) else NOT_REPRODUCED), (
-        f"mean |Δ log10 layer density|: {np.mean(within):.3f} between non-random methods, "
-        f"{np.mean(between):.3f} between random and the others")
-
-
-def _cts_vs_baselines(values: pd.DataFrame, step: str, objectives: Sequence[str]) -> tuple[int, int, list[str]]:
-    """In how many (objective, density) cells the Quick CTS line of `step` has a lower value than every baseline."""
-    means = objective_means(values)
+def _cts_vs_baselines(values: pd.DataFrame, step: str, objectives: Sequence[str]) -> dict:
+    """Per (objective, density): the best baseline's value minus the Quick CTS line of `step`'s, paired by seed
+    (positive: CTS lower, i.e. better)."""
     own = f"Quick CTS ({step.upper()})"
-    others = [c for c in means.columns if not c.startswith("Quick CTS") and not c.startswith("CTS")]
-    won, cells, lost = 0, 0, []
-    for (objective, density), row in means.iterrows():
-        if objective not in objectives or pd.isna(row.get(own)):
-            continue
-        cells += 1
-        if (row[own] < row[others].dropna()).all():
-            won += 1
-        else:
-            lost.append(f"{objective_symbol(objective)} at {pct(density, 2)}")
-    return won, cells, lost
+    values = values[values["objective"].isin(objectives)]
+    table = seed_table(values, "value", index=("objective", "density"))
+    if own not in table:
+        return {}
+    others = [c for c in table.columns if not c.startswith("Quick CTS") and not c.startswith("CTS")]
+    gap = (table[others].min(axis=1, skipna=True) - table[own]).dropna()
+    return {(objective_symbol(o), d): Effect.of(g.values)
+            for (o, d), g in gap.groupby(level=["objective", "density"])}
 
 
-def check_objectives_init(ev: Evidence) -> tuple[str, str]:
-    won, cells, lost = _cts_vs_baselines(ev.objectives("fig7"), "gradbalance", ("task", "grad_norm"))
-    if not cells:
-        return NOT_TESTED, "no objective values"
-    return (REPRODUCED if won == cells else NOT_REPRODUCED), (
-        f"Quick CTS (GRADBALANCE) below every baseline in {won}/{cells} (objective, density) cells"
-        + (f"; not at {', '.join(lost)}" if lost else ""))
+def check_objectives_init(ev: Evidence) -> Finding:
+    effects = _cts_vs_baselines(ev.objectives("fig7"), "gradbalance", ("task", "grad_norm"))
+    return _every_point(effects, 0.0, "best baseline minus Quick CTS (GRADBALANCE), per (objective, density)",
+                        unit="")
 
 
-def check_objectives_rewind(ev: Evidence) -> tuple[str, str]:
+def check_objectives_rewind(ev: Evidence) -> Finding:
     objectives = [o for o in OBJECTIVES if o != "grad"]
-    won, cells, lost = _cts_vs_baselines(ev.objectives("fig8"), "gradbalance", objectives)
-    if not cells:
-        return NOT_TESTED, "no objective values"
-    return (REPRODUCED if won == cells else NOT_REPRODUCED), (
-        f"Quick CTS (GRADBALANCE) below every baseline in {won}/{cells} cells (all objectives but R_grad)"
-        + (f"; not at {', '.join(lost[:6])}{' ...' if len(lost) > 6 else ''}" if lost else ""))
+    effects = _cts_vs_baselines(ev.objectives("fig8"), "gradbalance", objectives)
+    return _every_point(effects, 0.0, "best baseline minus Quick CTS (GRADBALANCE), every objective but R_grad",
+                        unit="")
 
 
-def check_gradbalance_consistent(ev: Evidence) -> tuple[str, str]:
+def check_gradbalance_consistent(ev: Evidence) -> Finding:
     values = pd.concat([ev.objectives("fig7"), ev.objectives("fig8").assign(objective=lambda d: d["objective"] + "@k")])
     values = values[values["name"].str.startswith("Quick CTS")]
     if values.empty:
-        return NOT_TESTED, "no objective values"
-    means = values.groupby(["objective", "density", "name"])["value"].mean().unstack("name").dropna()
+        return NOT_TESTED, "no objective values", ""
+    table = seed_table(values, "value", index=("objective", "density"))
     gb, lag = "Quick CTS (GRADBALANCE)", "Quick CTS (LAGRANGE)"
-    if gb not in means or lag not in means:
-        return NOT_TESTED, "needs both gradient steps"
-    better = int((means[gb] <= means[lag]).sum())
-    ok = better >= len(means) / 2
-    return (REPRODUCED if ok else NOT_REPRODUCED), (
-        f"GRADBALANCE's ticket at least as good as LAGRANGE's in {better}/{len(means)} (objective, density) "
-        f"cells of Figs. 7-8")
+    if gb not in table or lag not in table:
+        return NOT_TESTED, "needs both gradient steps", ""
+    better = (table[gb] <= table[lag]).where(table[[gb, lag]].notna().all(axis=1)).dropna()
+    share = Effect.of(better.groupby(level="seed").mean())
+    return above(share, 0.5), ("share of the (objective, density) cells of Figs. 7-8 in which GRADBALANCE's ticket "
+                               "is at least as good as LAGRANGE's, per seed (claim: more than half)"), share.text(unit="", digits=2)
 
 
-def check_orders_of_magnitude(ev: Evidence) -> tuple[str, str]:
-    means = objective_means(ev.objectives("fig7"))
-    if "grad_norm" not in means.index.get_level_values("objective"):
-        return NOT_TESTED, "no gradient-norm values"
-    block = -means.loc["grad_norm"]  # the gradient norms
+def check_orders_of_magnitude(ev: Evidence) -> Finding:
+    values = ev.objectives("fig7")
+    values = values[values["objective"] == "grad_norm"]
+    if values.empty:
+        return NOT_TESTED, "no gradient-norm values", ""
+    table = -seed_table(values, "value")  # the gradient norms
     own = "Quick CTS (GRADBALANCE)"
-    others = [c for c in block.columns if "CTS" not in c]
-    ratio = (block[own] / block[others].max(axis=1)).dropna()
-    return (REPRODUCED if ratio.min() >= ORDERS_OF_MAGNITUDE else NOT_REPRODUCED), (
-        f"CTS's gradient norm / the largest baseline's: {ratio.min():.3g}× to {ratio.max():.3g}× at initialisation")
+    others = [c for c in table.columns if "CTS" not in c]
+    ratio = np.log10(table[own] / table[others].max(axis=1)).dropna()
+    effects = {d: Effect.of(g.values) for d, g in ratio.groupby(level="density")}
+    return _every_point(effects, 1.0, "log10 of CTS's gradient norm / the largest baseline's at initialisation",
+                        unit="")
 
 
-def check_ltr_worst_objectives(ev: Evidence) -> tuple[str, str]:
-    values = ev.objectives("fig8")
+def check_ltr_worst_objectives(ev: Evidence) -> Finding:
     runs = ev.runs("fig8")
     if not ((runs["model"] == "resnet20") & (runs["dataset"] == "cifar10")).any():
-        return NOT_TESTED, f"claim is about ResNet-20 / CIFAR-10; this build's Fig. 8 ran {ev.setting('fig8')}"
-    means = objective_means(values)
-    worse = []
-    for (objective, density), row in means.iterrows():
-        if objective == "grad_norm":
-            continue
-        others = row.drop(labels=[c for c in ("LTR", "random") if c in row]).dropna()
-        worse.append(bool(row["LTR"] > others.max()))
-    return (REPRODUCED if all(worse) else NOT_REPRODUCED), f"LTR worst but for random in {sum(worse)}/{len(worse)} cells"
+        return NOT_TESTED, f"claim is about ResNet-20 / CIFAR-10; this build's Fig. 8 ran {ev.setting('fig8')}", ""
+    values = ev.objectives("fig8")
+    values = values[values["objective"] != "grad_norm"]
+    table = seed_table(values, "value", index=("objective", "density"))
+    others = [c for c in table.columns if c not in ("LTR", "random")]
+    gap = (table["LTR"] - table[others].max(axis=1)).dropna()
+    effects = {key: Effect.of(g.values) for key, g in gap.groupby(level=["objective", "density"])}
+    return _every_point(effects, 0.0, "LTR's value minus the worst other non-random method's", unit="")
 
 
 def _table2_frame(ev: Evidence) -> pd.DataFrame:
     return ev.runs("table2")
 
 
-def check_small_fraction(ev: Evidence) -> tuple[str, str]:
+def check_small_fraction(ev: Evidence) -> Finding:
     df = _table2_frame(ev)
     sparsest = df["density"].min()
     part = df[df["density"] == sparsest].groupby("name")[["epochs_total", "seconds_total"]].mean()
     if not {"CTS_KL", "LTR"} <= set(part.index):
-        return NOT_TESTED, "no CTS_KL / LTR runs"
-    epochs = part.loc["CTS_KL", "epochs_total"] / part.loc["LTR", "epochs_total"]
+        return NOT_TESTED, "no CTS_KL / LTR runs", ""
+    epochs = Effect.exact(part.loc["CTS_KL", "epochs_total"] / part.loc["LTR", "epochs_total"])
     seconds = part.loc["CTS_KL", "seconds_total"] / part.loc["LTR", "seconds_total"]
-    return (REPRODUCED if epochs <= SMALL_FRACTION else NOT_REPRODUCED), (
-        f"{ev.setting('table2')} at {sparsity_label(sparsest)}: CTS_KL needs {epochs:.1%} of LTR's epochs "
-        f"({part.loc['CTS_KL', 'epochs_total']:.3g} vs {part.loc['LTR', 'epochs_total']:.3g}) and "
-        f"{seconds:.1%} of its time")
+    return below(epochs, SMALL_FRACTION), (
+        f"{ev.setting('table2')} at {sparsity_label(sparsest)}: CTS_KL needs {epochs.mean:.1%} of LTR's epochs "
+        f"({part.loc['CTS_KL', 'epochs_total']:.3g} vs {part.loc['LTR', 'epochs_total']:.3g}; epochs do not vary "
+        f"between seeds) and {seconds:.1%} of its time"), f"{epochs.mean:.1%} of LTR's epochs"
 
 
-def check_faster(ev: Evidence) -> tuple[str, str]:
+def check_faster(ev: Evidence) -> Finding:
     df = _table2_frame(ev)
-    t = df.groupby(["density", "name"])["seconds_total"].mean().unstack("name")
-    if not {"CTS_KL", "LTR"} <= set(t.columns):
-        return NOT_TESTED, "no CTS_KL / LTR runs"
-    ratio = (t["LTR"] / t["CTS_KL"]).sort_index(ascending=False)
-    return (REPRODUCED if ratio.min() >= MUCH_FASTER else NOT_REPRODUCED), (
-        f"{ev.setting('table2')}: LTR takes {', '.join(f'{r:.1f}×' for r in ratio)} CTS_KL's time at "
-        f"{', '.join(sparsity_label(d) for d in ratio.index)}")
+    table = seed_table(df, "seconds_total")
+    if not {"CTS_KL", "LTR"} <= set(table.columns):
+        return NOT_TESTED, "no CTS_KL / LTR runs", ""
+    ratio = (table["LTR"] / table["CTS_KL"]).dropna()
+    effects = {d: Effect.of(g.values) for d, g in ratio.groupby(level="density")}
+    return _every_point(effects, MUCH_FASTER, f"{ev.setting('table2')}: LTR's time / CTS_KL's (claim: ≥ "
+                        f"{MUCH_FASTER:g}×), wall clock on a shared machine", unit="×")
 
 
-def check_similar_or_better(ev: Evidence) -> tuple[str, str]:
-    acc = accuracy_table(_table2_frame(ev))
-    if not {"CTS_KL", "LTR"} <= set(acc.columns):
-        return NOT_TESTED, "no CTS_KL / LTR runs"
-    diff = (acc["CTS_KL"] - acc["LTR"]).dropna()
-    ok = diff.min() >= -TOLERANCE and diff.iloc[-1] >= diff.iloc[0]
-    return (REPRODUCED if ok else NOT_REPRODUCED), (
-        f"CTS_KL − LTR: {', '.join(f'{pp(v)} at {sparsity_label(d)}' for d, v in diff.items())}")
+def check_similar_or_better(ev: Evidence) -> Finding:
+    df = _table2_frame(ev)
+    effects = _pair_effects(df, "CTS_KL", "LTR")
+    if len(effects) < 2:
+        return NOT_TESTED, "no CTS_KL / LTR runs", ""
+    verdict_all, text_all, low = _every_point(effects, -TOLERANCE, f"CTS_KL − LTR ≥ {pp(-TOLERANCE)}")
+    densest, sparsest = max(effects), min(effects)
+    shift = Effect.of(_per_seed_mean_series(df, [sparsest]) - _per_seed_mean_series(df, [densest]))
+    return every([verdict_all, above(shift, 0.0)]), (
+        f"{text_all}; CTS_KL − LTR {', '.join(f'{e.text()} at {sparsity_label(d)}' for d, e in sorted(effects.items(), reverse=True))}"), low
 
 
-def check_equal_time(ev: Evidence) -> tuple[str, str]:
+def check_equal_time(ev: Evidence) -> Finding:
     df = pd.concat([ev.runs("fig2"), ev.runs("table2")])
     draw = df.groupby(["name", "density"])[["epochs_draw", "seconds_draw"]].mean()
     if "CTS_KL" not in draw.index.get_level_values("name"):
-        return NOT_TESTED, "no CTS_KL runs"
+        return NOT_TESTED, "no CTS_KL runs", ""
     cts = draw.loc["CTS_KL"]
-    spread = cts["epochs_draw"].max() / max(cts["epochs_draw"].min(), 1e-9)
+    spread = Effect.exact(cts["epochs_draw"].max() / max(cts["epochs_draw"].min(), 1e-9))
     lo, hi = cts["epochs_draw"].min(), cts["epochs_draw"].max()
     cost = f"{lo:.3g}" if math.isclose(lo, hi) else f"{lo:.3g}-{hi:.3g}"
     text = (f"CTS_KL's draw costs {cost} epochs of search at every density ({cts['seconds_draw'].min():.3g}-"
@@ -394,11 +457,12 @@ def check_equal_time(ev: Evidence) -> tuple[str, str]:
         ltr = draw.loc["LTR"]
         text += (f"; LTR's grows from {ltr['epochs_draw'].loc[ltr.index.max()]:.3g} to "
                  f"{ltr['epochs_draw'].loc[ltr.index.min()]:.3g} epochs")
-    return (REPRODUCED if spread <= EQUAL_TIME else NOT_REPRODUCED), text
+    verdict = REPRODUCED if spread.mean <= EQUAL_TIME else NOT_REPRODUCED
+    return verdict, text, f"{spread.mean:.3g}× (costliest / cheapest draw)"
 
 
-def _specific(model: str, dataset: str, sparsity: float, label: str) -> Callable[[Evidence], tuple[str, str]]:
-    def check(ev: Evidence) -> tuple[str, str]:
+def _specific(model: str, dataset: str, sparsity: float, label: str) -> Callable[[Evidence], Finding]:
+    def check(ev: Evidence) -> Finding:
         df = _table2_frame(ev)
         here = df[(df["model"] == model) & (df["dataset"] == dataset)]
         near = df.loc[(df["sparsity"] - sparsity).abs() < 5e-4]
@@ -411,48 +475,52 @@ def _specific(model: str, dataset: str, sparsity: float, label: str) -> Callable
                           f"{pct(acc.loc['LTR', 'top1'])} in {acc.loc['LTR', 'seconds_total']:.0f} s "
                           f"({acc.loc['LTR', 'seconds_total'] / acc.loc['CTS_KL', 'seconds_total']:.1f}× faster)")
         if here.empty:
-            return NOT_TESTED, f"needs {label}" + analog
-        acc = here.loc[(here["sparsity"] - sparsity).abs() < 5e-4].groupby("name")[["top1", "seconds_total"]].mean()
-        if not {"CTS_KL", "LTR"} <= set(acc.index):
-            return NOT_TESTED, f"no {label} runs at {sparsity:.1%} sparsity"
-        ok = acc.loc["CTS_KL", "top1"] > acc.loc["LTR", "top1"] and \
-            acc.loc["CTS_KL", "seconds_total"] < acc.loc["LTR", "seconds_total"]
-        return (REPRODUCED if ok else NOT_REPRODUCED), (
+            return NOT_TESTED, f"needs {label}" + analog, ""
+        here = here.loc[(here["sparsity"] - sparsity).abs() < 5e-4]
+        effects = _pair_effects(here, "CTS_KL", "LTR")
+        if not effects:
+            return NOT_TESTED, f"no {label} runs at {sparsity:.1%} sparsity", ""
+        effect = next(iter(effects.values()))
+        t = seed_table(here, "seconds_total")
+        faster = Effect.of((t["LTR"] - t["CTS_KL"]).dropna())
+        acc = here.groupby("name")[["top1", "seconds_total"]].mean()
+        return every([above(effect, 0.0), above(faster, 0.0)]), (
             f"CTS_KL {pct(acc.loc['CTS_KL', 'top1'])} in {acc.loc['CTS_KL', 'seconds_total'] / 60:.1f} min, LTR "
-            f"{pct(acc.loc['LTR', 'top1'])} in {acc.loc['LTR', 'seconds_total'] / 60:.1f} min")
+            f"{pct(acc.loc['LTR', 'top1'])} in {acc.loc['LTR', 'seconds_total'] / 60:.1f} min"), effect.text()
     return check
 
 
-def check_passes_saliency_fails(ev: Evidence) -> tuple[str, str]:
+def check_passes_saliency_fails(ev: Evidence) -> Finding:
     table = table1_frame(ev.runs("table1"))
     if table.empty:
-        return NOT_TESTED, "no Table I runs"
-    verdicts = dict(zip(table["method"], table["passes sanity checks (here)"]))
-    cts_ok = all(verdicts.get(m) == "✓" for m in ("CTS_KL", "Quick CTS_KL") if m in verdicts)
-    sal = [m for m in SALIENCY_NAMES if m in verdicts]
-    sal_fail = all(verdicts[m] == "✗" for m in sal)
-    text = ", ".join(f"{m} {v}" for m, v in verdicts.items())
-    return (REPRODUCED if cts_ok and sal_fail and sal else NOT_REPRODUCED), f"sanity checks passed: {text}"
+        return NOT_TESTED, "no Table I runs", ""
+    marks = dict(zip(table["method"], table["passes sanity checks (here)"]))
+    as_verdict = {"✓": REPRODUCED, "✗": NOT_REPRODUCED, "?": INCONCLUSIVE}
+    cts = [as_verdict.get(marks[m], NOT_TESTED) for m in ("CTS_KL", "Quick CTS_KL") if m in marks]
+    # a saliency method failing is what the claim needs: its "✗" supports it, its "✓" refutes it
+    flip = {REPRODUCED: NOT_REPRODUCED, NOT_REPRODUCED: REPRODUCED, INCONCLUSIVE: INCONCLUSIVE}
+    sal = [flip[as_verdict[marks[m]]] for m in SALIENCY_NAMES if m in marks and marks[m] in as_verdict]
+    if not cts or not sal:
+        return NOT_TESTED, "needs CTS and saliency methods in Table I", ""
+    text = ", ".join(f"{m} {v}" for m, v in marks.items())
+    return every(cts + sal), f"sanity checks passed (✓), failed (✗), undecided (?): {text}", ""
 
 
-def check_matching_regime(ev: Evidence) -> tuple[str, str]:
-    df = ev.runs("fig2")
-    dense = df[df["name"] == "dense"]["top1"].mean()
-    acc = accuracy_table(df)
-    if math.isnan(dense) or "LTR" not in acc:
-        return NOT_TESTED, "no dense / LTR runs"
-    if "CTS_KL" not in acc:
-        return NOT_TESTED, "no CTS_KL runs"
-    matching = acc[acc["LTR"] >= dense - TOLERANCE]
-    if matching.empty:
-        return NOT_TESTED, f"LTR matches the dense network ({pct(dense)}) at none of the densities run"
-    diff = matching["CTS_KL"] - matching["LTR"]
-    return (REPRODUCED if (diff < 0).all() else NOT_REPRODUCED), (
-        f"LTR within {pp(TOLERANCE).lstrip('+')} of dense ({pct(dense)}) at {len(matching)} densities "
-        f"(down to {pct(matching.index.min(), 2)}); there CTS_KL − LTR = {pp(diff.min())} to {pp(diff.max())}")
+def check_matching_regime(ev: Evidence) -> Finding:
+    effects = _pair_effects(ev.runs("fig2"), "CTS_KL", "LTR")
+    regime_of = _ltr_regimes(ev)
+    if not effects or regime_of.empty:
+        return NOT_TESTED, "no dense / LTR / CTS_KL runs", ""
+    matching = {d: e for d, e in effects.items() if regime_of.get(d) == MATCHING}
+    if not matching:
+        return NOT_TESTED, "LTR matches the dense network at none of the densities run", ""
+    behind = {d: Effect(-e.mean, -e.hi, -e.lo, e.n) for d, e in matching.items()}
+    verdict, text, effect = _every_point(behind, 0.0, f"in the matching regime (LTR within {pp(MATCHING_DROP).lstrip('+')} "
+                                         f"of dense: {_densities_text(matching)}) LTR − CTS_KL > 0")
+    return verdict, text, effect
 
 
-def check_gradbalance_hits_target(ev: Evidence) -> tuple[str, str]:
+def check_gradbalance_hits_target(ev: Evidence) -> Finding:
     store = ev.store or RunStore()
     configs = [c for f in ("fig2", "fig3") for c in FIGURES[f].configs(scale=ev.scale)
                if c.method == "cts" and c.step == "gradbalance" and not c.ablation]
@@ -462,41 +530,51 @@ def check_gradbalance_hits_target(ev: Evidence) -> tuple[str, str]:
         if info.get("final_expected_density") is not None:
             ratios.append(info["final_expected_density"] / (1.1 * c.density))
     if not ratios:
-        return NOT_TESTED, "no search traces"
+        return NOT_TESTED, "no search traces", ""
     lo, hi = min(ratios), max(ratios)
+    # each search is its own measurement: the claim must hold for every one of them
     return (REPRODUCED if 0.75 <= lo and hi <= 1.25 else NOT_REPRODUCED), (
         f"with the paper's settings (Adam lr 0.1, τ = 2/3, η = 0.7; nothing tuned per run), the expected density "
-        f"after the search is {lo:.2f}-{hi:.2f} × the target 1.1κ over {len(ratios)} searches")
+        f"after the search is {lo:.2f}-{hi:.2f} × the target 1.1κ over {len(ratios)} searches"), f"{lo:.2f}-{hi:.2f}×"
 
 
-def check_saliency_vs_ltr_fig1(ev: Evidence) -> tuple[str, str]:
-    means = objective_means(ev.objectives("fig1"))
-    worse, cells = 0, 0
-    for (objective, density), row in means.iterrows():
-        own = {"delta_loss": "SNIP", "grad_norm": "GraSP"}.get(objective)
-        if own is None or own not in row or "LTR" not in row or pd.isna(row[own]):
+def _fig1_cells(ev: Evidence, other: str) -> dict:
+    """Per (objective, density) of Fig. 1: `other`'s value minus the saliency method's on its own objective
+    (SNIP on R_ΔL, GraSP on R_-‖∇L‖), paired by seed (positive: the saliency method is better)."""
+    values = ev.objectives("fig1")
+    effects = {}
+    for objective, own in (("delta_loss", "SNIP"), ("grad_norm", "GraSP")):
+        part = values[values["objective"] == objective]
+        table = seed_table(part, "value")
+        if own not in table or other not in table:
             continue
-        cells += 1
-        worse += bool(row[own] > row["LTR"])
-    if not cells:
-        return NOT_TESTED, "no objective values"
-    return (REPRODUCED if worse >= cells / 2 else NOT_REPRODUCED), (
-        f"SNIP (on R_ΔL) / GraSP (on R_-‖∇L‖) worse than LTR's ticket in {worse}/{cells} (objective, density) cells")
+        gap = (table[other] - table[own]).dropna()
+        effects.update({(f"{own} on R_{objective_symbol(objective)}", d): Effect.of(g.values)
+                        for d, g in gap.groupby(level="density")})
+    return effects
 
 
-def check_magnitude_fig1(ev: Evidence) -> tuple[str, str]:
-    means = objective_means(ev.objectives("fig1"))
-    beaten, cells = 0, 0
-    for (objective, density), row in means.iterrows():
-        own = {"delta_loss": "SNIP", "grad_norm": "GraSP"}.get(objective)
-        if own is None or own not in row or "magnitude" not in row or pd.isna(row[own]):
-            continue
-        cells += 1
-        beaten += bool(row["magnitude"] < row[own])
-    if not cells:
-        return NOT_TESTED, "no objective values"
-    return (REPRODUCED if beaten > 0 else NOT_REPRODUCED), (
-        f"magnitude pruning beats the saliency method on its own objective in {beaten}/{cells} cells")
+def check_saliency_vs_ltr_fig1(ev: Evidence) -> Finding:
+    effects = _fig1_cells(ev, "LTR")
+    if not effects:
+        return NOT_TESTED, "no objective values", ""
+    worse = {k: below(e, 0.0) for k, e in effects.items()}  # LTR's value lower: the saliency method is worse
+    share = sum(v == REPRODUCED for v in worse.values()) / len(worse)
+    decided = sum(v != INCONCLUSIVE for v in worse.values()) / len(worse)
+    verdict = REPRODUCED if share >= 0.5 else (NOT_REPRODUCED if decided - share > 0.5 else INCONCLUSIVE)
+    return verdict, (f"SNIP (on R_ΔL) / GraSP (on R_-‖∇L‖) worse than LTR's ticket (whole interval) in "
+                     f"{sum(v == REPRODUCED for v in worse.values())}/{len(worse)} cells, better in "
+                     f"{sum(v == NOT_REPRODUCED for v in worse.values())} (claim: a consistent majority)"), f"{share:.0%} of cells"
+
+
+def check_magnitude_fig1(ev: Evidence) -> Finding:
+    effects = _fig1_cells(ev, "magnitude")
+    if not effects:
+        return NOT_TESTED, "no objective values", ""
+    beaten = {k: below(e, 0.0) for k, e in effects.items()}  # magnitude's value lower
+    n = sum(v == REPRODUCED for v in beaten.values())
+    return some(beaten.values()), (f"magnitude pruning beats the saliency method on its own objective (whole "
+                                   f"interval) in {n}/{len(beaten)} cells"), ""
 
 
 CLAIMS: list[Claim] = [
@@ -565,23 +643,25 @@ CLAIMS: list[Claim] = [
 
 def evaluate(scale: str | None = None, store=None, compute: bool = True,
              claims: Sequence[Claim] | None = None) -> pd.DataFrame:
-    """Every claim with its verdict and what was measured (a claim whose check fails to run says why)."""
+    """Every claim with its verdict, the effect it rests on (mean [95% interval]) and what was measured (a claim
+    whose check fails to run says why)."""
     ev = Evidence(scale, store, compute)
     rows = []
     for claim in claims or CLAIMS:
         try:
-            verdict, measured = claim.check(ev)
+            verdict, measured, effect = claim.check(ev)
         except Exception as err:  # a missing figure must not hide the other claims
-            verdict, measured = NOT_TESTED, f"could not be checked: {type(err).__name__}: {err}"
+            verdict, measured, effect = NOT_TESTED, f"could not be checked: {type(err).__name__}: {err}", ""
         rows.append({"id": claim.id, "source": claim.source, "claim": claim.text, "paper": claim.paper,
-                     "measured here": measured, "verdict": verdict, "figure": claim.where})
+                     "measured here": measured, "effect [95% CI]": effect, "verdict": verdict,
+                     "figure": claim.where})
     return pd.DataFrame(rows)
 
 
 def summary(table: pd.DataFrame, scale: str | None = None) -> str:
-    """One line: how many claims were reproduced, not reproduced, not tested."""
+    """One line: how many claims were reproduced, not reproduced, inconclusive, not tested."""
     counts = table["verdict"].value_counts()
-    parts = [f"{counts.get(v, 0)} {v}" for v in (REPRODUCED, NOT_REPRODUCED, NOT_TESTED)]
+    parts = [f"{counts.get(v, 0)} {v}" for v in VERDICTS]
     return f"**{len(table)} claims at scale `{presets.resolve_scale(scale)}`: {', '.join(parts)}.**"
 
 

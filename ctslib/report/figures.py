@@ -38,7 +38,8 @@ from ..runs.methods import METHODS, QUICK_FRACTION, is_quick
 from ..runs.store import RunStore
 from . import frames, plots, tables
 from .names import OBJECTIVE_TITLES, dataset_name, model_name, pct, pp, sparsity_label
-from .stats import accuracy_table, objective_means, sanity_results
+from .stats import accuracy_table, objective_means
+from .verdicts import sanity_results
 
 SALIENCY_NAMES = ("SNIP", "GraSP", "SynFlow")
 PAI_METHODS = tuple(m.name for m in METHODS.values() if m.at_init)  # snip, grasp, synflow, random
@@ -264,8 +265,8 @@ def read_sanity(df: pd.DataFrame) -> str:
     parts = []
     for family, g in res.groupby("family", sort=False):
         points = g.groupby("density")["passes"].all()
-        parts.append(f"{family} beats all its ablations at {int(points.sum())} of {len(points)} densities "
-                     f"(smallest margin over an ablation: {pp(g['diff'].min())})")
+        parts.append(f"{family} beats all its ablations (the whole 95% interval over seeds) at {int(points.sum())} "
+                     f"of {len(points)} densities (smallest mean margin over an ablation: {pp(g['diff'].min())})")
     return "; ".join(parts) + "."
 
 

@@ -120,8 +120,9 @@ def objective_panels(config: RunConfig, objectives: Sequence[str] = OBJECTIVES) 
 
 
 @lru_cache(maxsize=4)
-def _train_data(dataset: str, train_examples: int, device: str):
-    return load_data(RunConfig(dataset=dataset, train_examples=train_examples), resolve_device(device))[0]
+def _held_out_data(dataset: str, device: str):
+    """The whole test split of `dataset`: data no method trained or searched on (the objective values)."""
+    return load_data(RunConfig(dataset=dataset), resolve_device(device))[1]
 
 
 def weights_at(config: RunConfig, at: str, store: RunStore | None = None) -> nn.Module:
@@ -143,7 +144,9 @@ def weights_at(config: RunConfig, at: str, store: RunStore | None = None) -> nn.
 def ticket_objectives(config: RunConfig, at: str, n_batches: int, store: RunStore | None = None,
                       compute: bool = True) -> dict[str, float]:
     """All six objective values of `config`'s ticket on the weights `at` ('init' | 'rewind'), averaged over
-    `n_batches` fixed training batches (the same for every ticket); cached beside the run store."""
+    `n_batches` fixed batches of the test split (held out: no search or score saw them, so CTS, which optimised
+    its objective on training batches, is not favoured in-sample; the same batches for every ticket); cached
+    beside the run store."""
     store = _store(store)
     path = Path(store.root) / "_book" / "objectives" / f"{config.run_id}-{at}-{n_batches}.json"
     try:
@@ -152,7 +155,7 @@ def ticket_objectives(config: RunConfig, at: str, n_batches: int, store: RunStor
         pass
     ticket = store.ticket(config, compute=compute)
     model = weights_at(config, at, store)
-    data = _train_data(config.dataset, config.train_examples, config.device)
+    data = _held_out_data(config.dataset, config.device)
     batches = fixed_eval_batches(data, n_batches, config.batch_size, seed=0)
     values = score_ticket_objectives(model, ticket, batches)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ OBJECTIVE_DESCRIPTIONS = {"task": "task loss", "delta_loss": "relative change of
                           "grad": "gradient matching"}
 OBJECTIVE_TITLES = {name: f"R_{objective_symbol(name)} ({OBJECTIVE_DESCRIPTIONS[name]})" for name in OBJECTIVES}
 ABLATION_NAMES = {"": "none (the ticket)", "shuffle": "layerwise shuffle", "invert": "score inversion",
-                  "reinit": "reinitialisation"}
+                  "invert_layerwise": "score inversion within layers", "reinit": "reinitialisation"}
 
 # A fixed colour per line, so a method looks the same in every figure.
 COLORS = {

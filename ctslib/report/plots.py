@@ -181,7 +181,8 @@ def objectives_vs_density(values: pd.DataFrame, objectives: Sequence[str], title
     return fig
 
 
-VERDICT_COLORS = {"reproduced": "#d9f2d9", "not reproduced": "#f8d7d7", "not tested at this scale": "#eeeeee"}
+VERDICT_COLORS = {"reproduced": "#d9f2d9", "not reproduced": "#f8d7d7", "inconclusive": "#fdf0c8",
+                  "not tested at this scale": "#eeeeee"}
 
 
 def _page_links(names: str) -> str:

@@ -1,5 +1,5 @@
 """Statistics over seeds for the figures and the verdicts: means with Student-t 95% confidence intervals, mean
-accuracy tables, and whether a ticket beats its sanity-check ablation."""
+accuracy and objective tables, per-seed tables (`ctslib.report.verdicts` turns them into verdicts)."""
 
 from __future__ import annotations
 
@@ -42,40 +42,18 @@ def summarize(df: pd.DataFrame, value: str, by: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-SANITY_MARGIN = 0.005     # an ablation "hurts" if the ticket beats it in every seed, by > 0.5 pp on average
-
-
 def accuracy_table(df: pd.DataFrame, metric: str = "top1") -> pd.DataFrame:
     """Mean `metric` over seeds: index density (densest first), one column per name."""
     table = df.groupby(["density", "name"])[metric].mean().unstack("name")
     return table.sort_index(ascending=False)
 
 
-def beats(ticket: pd.DataFrame, ablation: pd.DataFrame) -> tuple[bool, float, float]:
-    """Does the ticket beat the ablation? Runs are paired by seed: the ticket must be more accurate in every
-    seed, and by more than SANITY_MARGIN on average. Returns (verdict, mean difference, margin)."""
-    paired = ticket.groupby("seed")["top1"].mean().to_frame("ticket").join(
-        ablation.groupby("seed")["top1"].mean().to_frame("ablation"), how="inner")
-    if paired.empty:
-        return False, math.nan, SANITY_MARGIN
-    diff = paired["ticket"] - paired["ablation"]
-    return bool((diff > 0).all() and diff.mean() > SANITY_MARGIN), float(diff.mean()), SANITY_MARGIN
-
-
-def sanity_results(df: pd.DataFrame) -> pd.DataFrame:
-    """For each (model, family, density, ablation): does the ticket beat the ablation (`beats`)?"""
-    rows = []
-    for (model, family, density), group in df.groupby(["model", "family", "density"]):
-        ticket = group[group["ablation"] == ""]
-        if ticket.empty:
-            continue
-        for ablation, part in group[group["ablation"] != ""].groupby("ablation"):
-            ok, diff, margin = beats(ticket, part)
-            rows.append(dict(model=model, family=family, density=density, ablation=ablation, passes=ok,
-                             diff=diff, margin=margin))
-    return pd.DataFrame(rows, columns=["model", "family", "density", "ablation", "passes", "diff", "margin"])
-
-
 def objective_means(values: pd.DataFrame) -> pd.DataFrame:
     """Mean objective value over seeds: index (objective, density), one column per line name."""
     return values.groupby(["objective", "density", "name"])["value"].mean().unstack("name")
+
+
+def seed_table(df: pd.DataFrame, value: str = "top1", columns: str = "name",
+               index: Sequence[str] = ("density",)) -> pd.DataFrame:
+    """`value` per seed: index (seed, *index), one column per `columns` value (duplicates averaged)."""
+    return df.groupby(["seed", *index, columns])[value].mean().unstack(columns)

@@ -7,7 +7,8 @@ import math
 import pandas as pd
 
 from .names import pp
-from .stats import beats, mean_ci
+from .stats import mean_ci
+from .verdicts import INCONCLUSIVE, REPRODUCED, beats, every
 
 # The paper's numbers (Tables I and II; ResNet-20 on CIFAR-10 unless said otherwise).
 PAPER_TABLE1 = {  # method: (passes sanity checks, avoids tuning, computation, top-1 %) at 1.44% density
@@ -25,8 +26,9 @@ PAPER_TABLE2_RESNET50 = {  # sparsity: (metric, CTS_KL %, hours, LTR %, hours), 
 
 
 def table1_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Table I from table1's runs: per method, sanity checks passed (beats every ablation, `beats`), tuning,
-    computation (epochs from the records), accuracy here, and the paper's numbers."""
+    """Table I from table1's runs: per method, sanity checks passed (beats every ablation: `verdicts.beats`, the
+    whole 95% interval over seeds above the margin; "?" where the interval does not decide), tuning, computation
+    (epochs from the records), accuracy here, and the paper's numbers."""
     rows = []
     for name, group in df.groupby("family", sort=False):
         ticket = group[group["ablation"] == ""]
@@ -34,15 +36,16 @@ def table1_frame(df: pd.DataFrame) -> pd.DataFrame:
             continue
         checks = []
         for ablation, part in group[group["ablation"] != ""].groupby("ablation"):
-            ok, diff, _ = beats(ticket, part)
-            checks.append((ablation, ok, diff))
-        passes = all(ok for _, ok, _ in checks) if checks else None
+            verdict, effect = beats(ticket, part)
+            checks.append((ablation, verdict, effect))
+        verdict = every(v for _, v, _ in checks) if checks else None
         mean, ci, n = mean_ci(ticket["top1"])
         paper = PAPER_TABLE1.get(name, ("", "", "", math.nan))
         rows.append({
             "method": name,
-            "passes sanity checks (here)": "✓" if passes else ("✗" if passes is not None else "-"),
-            "ticket minus ablation": ", ".join(f"{a} {pp(d)}" for a, _, d in checks),
+            "passes sanity checks (here)": ("-" if verdict is None else "✓" if verdict == REPRODUCED
+                                            else "?" if verdict == INCONCLUSIVE else "✗"),
+            "ticket minus ablation": ", ".join(f"{a} {e.text()}" for a, _, e in checks),
             "avoids tuning": "✓",
             "computation (epochs, here)": f"{ticket['epochs_total'].mean():.3g}",
             "top-1 here (%)": f"{100 * mean:.2f}" + (f" ± {100 * ci:.2f}" if n > 1 else ""),

@@ -21,6 +21,12 @@ from ..tickets import check_density
 from ..training import Schedule
 from .methods import METHODS, label
 
+# The version of what a config produces. Bump it with any change to the code that changes a run's outcome for the
+# same config (a ticket, trained weights, an objective value): it is part of every run id and shared key, so a store
+# never serves a record computed by older code as the new code's. 2: BatchNorm gamma ~ U(0, 1), R_feature on
+# post-ReLU layer activations, global score inversion, SynFlow's cumulative scores, the paper's proportions.
+RESULTS_VERSION = 2
+
 # Config fields the rewind point does not depend on (everything else does; a new field is kept by default).
 NOT_REWIND_FIELDS = ("method", "density", "objective", "step", "search_epochs", "ltr_rate", "synflow_rounds",
                      "ablation", "test_examples")
@@ -55,7 +61,7 @@ class RunConfig:
     test_examples: int = 0           # 0: the whole test set; else a fixed random subset of this size
     ltr_rate: float = 0.2            # LTR: fraction of remaining weights pruned per round
     synflow_rounds: int = 100
-    ablation: str = ""               # sanity check applied to the drawn ticket: shuffle | reinit | invert
+    ablation: str = ""               # sanity check applied to the drawn ticket: sanity.ABLATIONS
     track_running_stats: bool = False
     seed: int = 0
     device: str = "auto"
@@ -109,7 +115,7 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        """Stable identity: sha256 of the canonical JSON of every field (first 16 hex digits)."""
+        """Stable identity: sha256 of the canonical JSON of every field and `RESULTS_VERSION` (16 hex digits)."""
         return _key(self, ())
 
     def with_(self, **changes: Any) -> "RunConfig":
@@ -123,6 +129,7 @@ class RunConfig:
 
 def _key(config: RunConfig, drop: Iterable[str]) -> str:
     d = {k: v for k, v in config.to_dict().items() if k not in set(drop)}
+    d["results_version"] = RESULTS_VERSION
     return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 

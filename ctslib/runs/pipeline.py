@@ -42,7 +42,7 @@ from torch import nn
 from .. import __version__
 from ..data import Batches, ImageData, ImageNetBatches, dataset_info, imagenet_batches, load_dataset
 from ..models import build_model
-from ..sanity import apply_ablation
+from ..sanity import NEEDS_SCORES, apply_ablation
 from ..threads import WAIT_POLICY_VARIABLE
 from ..tickets import Ticket, prunable_parameters
 from ..training import _autocast, evaluate, make_optimizer, steps_at_batch, train
@@ -384,7 +384,7 @@ def _draw_phase(model: nn.Module, data: RunData, config: RunConfig, device: torc
         cache.save_tickets(config, drawn, seconds)
     blob = {"phase": "draw", "masks": drawn.ticket.state_dict(), "epochs": float(drawn.epochs), "seconds": seconds,
             "info": jsonable(drawn.info), "scores": None}
-    if config.ablation == "invert" and drawn.scores is not None:
+    if config.ablation in NEEDS_SCORES and drawn.scores is not None:
         blob["scores"] = {n: s.detach().cpu() for n, s in drawn.scores.items()}
     return blob
 

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ..files import atomic_write, now_iso
+from ..sanity import NEEDS_SCORES
 from ..tickets import Ticket, num_to_keep
 from . import runtime
 from .checkpoints import Checkpoints
@@ -398,7 +399,7 @@ class RunStore(RunCache):
         if entry is None:
             return None
         scores = chain.get("scores") if entry.get("scores_ok") else None
-        if config.ablation == "invert" and scores is None:
+        if config.ablation in NEEDS_SCORES and scores is None:
             return None
         return {"masks": entry["masks"], "epochs": entry["epochs"], "seconds": entry["seconds"], "scores": scores,
                 "info": {**(chain.get("info") or {}), "shared_chain": key, "chain_source": chain.get("source"),

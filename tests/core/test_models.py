@@ -61,7 +61,10 @@ def test_batchnorm_running_stats(name):
     assert _bns(default)
     for bn in _bns(default):
         assert bn.running_mean is None and bn.running_var is None
-        assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
+        # open_lth's batchnorm_init='uniform' (and the CTS authors' code): gamma ~ U(0, 1), beta = 0
+        assert bool(((bn.weight >= 0) & (bn.weight < 1)).all()) and torch.all(bn.bias == 0)
+    gammas = torch.cat([bn.weight.detach() for bn in _bns(default)])
+    assert gammas.std() > 0.2 and 0.4 < gammas.mean() < 0.6  # spread over [0, 1), not a constant
     tracked = build_model(name, **kwargs, track_running_stats=True)
     for bn in _bns(tracked):
         assert bn.running_mean is not None and bn.running_var is not None
@@ -139,3 +142,20 @@ def test_wrong_input_shape_all_models(name, kwargs, bad):
     with pytest.raises(ValueError, match=name) as err:
         model(torch.randn(*bad))
     assert ", ".join(str(s) for s in bad[1:]) in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["lenet300", "resnet20", "vgg16", "resnet50"])
+def test_feature_layers_are_post_relu_hidden_activations(name):
+    """R_feature's layers (Section IV-C): each hidden layer after its nonlinearity (ResNets: stem and block
+    outputs), never the logits."""
+    from ctslib.objectives import FunctionalNet, feature_modules
+
+    kwargs = dict(in_channels=1, image_size=28, num_classes=10) if name in ("lenet300", "resnet20") else CIFAR
+    model = build_model(name, **kwargs)
+    names = [n for n, _ in feature_modules(model)]
+    expected = {"lenet300": 2, "resnet20": 1 + 9, "vgg16": 13, "resnet50": 1 + 16}[name]
+    assert len(names) == expected
+    logits, features = FunctionalNet(model).with_features(None, torch.randn(2, *model.input_shape))
+    assert len(features) == expected
+    assert all(bool((f >= 0).all()) for f in features)  # after a ReLU
+    assert all(f.shape != logits.shape for f in features)

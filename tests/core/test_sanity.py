@@ -49,29 +49,56 @@ def test_shuffle_keeps_every_layer_count(model):
 
 
 @pytest.mark.parametrize("density", [0.01, 0.3, 0.7])
-def test_inversion_keeps_counts_and_is_disjoint_below_half(model, density):
+def test_inversion_is_global_keeps_the_count_and_is_disjoint_below_half(model, density):
+    """The paper's inversion (Section V-D) and Synaptic-Flow's: the network's lowest-scored weights, as many as the
+    ticket keeps; the layer-wise densities move with it."""
     scores = random_scores(model)
     ticket = Ticket.from_scores(scores, density)
     inverted = sanity.invert(ticket, scores)
-    assert counts(inverted) == counts(ticket)
+    assert inverted.num_kept == ticket.num_kept
     assert inverted == sanity.invert_scores(scores, ticket) == sanity.invert_scores(scores, density)
+    kept = torch.cat([m.reshape(-1) for m in ticket.masks.values()])
+    inv = torch.cat([m.reshape(-1) for m in inverted.masks.values()])
+    flat = torch.cat([s.reshape(-1) for s in scores.values()])
+    if density < 0.5:
+        assert not (kept & inv).any()
+    else:
+        assert (kept | inv).all()  # above half, the two overlap as little as possible
+    assert flat[inv].max() <= flat[~inv].min()  # the lowest scores of the whole network
+
+
+def test_inversion_moves_layer_densities_when_layers_score_differently(model):
+    scores = random_scores(model)
+    scores["fc3.weight"] = scores["fc3.weight"] + 10  # one layer outscores the rest: the ticket is mostly fc3
+    ticket = Ticket.from_scores(scores, 0.005)  # 1331 weights: all of fc3's 1000, and some others
+    assert ticket.masks["fc3.weight"].all()
+    assert not sanity.invert(ticket, scores).masks["fc3.weight"].any()
+    assert counts(sanity.invert_layerwise(ticket, scores)) == counts(ticket)
+
+
+@pytest.mark.parametrize("density", [0.01, 0.3, 0.7])
+def test_layerwise_inversion_keeps_every_layer_count_and_is_disjoint_below_half(model, density):
+    scores = random_scores(model)
+    ticket = Ticket.from_scores(scores, density)
+    inverted = sanity.invert_layerwise(ticket, scores)
+    assert counts(inverted) == counts(ticket)
     for name, mask in ticket.masks.items():
         inv = inverted.masks[name]
         if mask.float().mean() < 0.5:
             assert not (mask & inv).any(), name
         else:
-            assert (mask | inv).all(), name  # above half, the two overlap as little as possible
-        # the inverted layer keeps its lowest scores
+            assert (mask | inv).all(), name
         if inv.any() and (~inv).any():
-            assert scores[name][inv].max() <= scores[name][~inv].min()
+            assert scores[name][inv].max() <= scores[name][~inv].min()  # each layer's lowest scores
 
 
 def test_inversion_with_tied_scores_stays_disjoint(model):
     scores = {n: torch.zeros_like(s) for n, s in random_scores(model).items()}  # e.g. CTS's alpha_logit at step 0
     ticket = Ticket.from_scores(scores, 0.1)
-    inverted = sanity.invert(ticket, scores)
-    assert counts(inverted) == counts(ticket)
-    assert not any((ticket.masks[n] & inverted.masks[n]).any() for n in ticket.masks)
+    for invert in (sanity.invert, sanity.invert_layerwise):
+        inverted = invert(ticket, scores)
+        assert inverted.num_kept == ticket.num_kept
+        assert not any((ticket.masks[n] & inverted.masks[n]).any() for n in ticket.masks)
 
 
 def test_reinitialize_redraws_kept_weights_from_kaiming_normal(model):
@@ -94,6 +121,8 @@ def test_apply_ablation_dispatch(model):
     g = torch.Generator().manual_seed(0)
     assert counts(sanity.apply_ablation("shuffle", ticket, model, g)) == counts(ticket)
     assert sanity.apply_ablation("invert", ticket, model, g, scores=scores) == sanity.invert(ticket, scores)
+    assert (sanity.apply_ablation("invert_layerwise", ticket, model, g, scores=scores)
+            == sanity.invert_layerwise(ticket, scores))
     w = model.fc1.weight.detach().clone()
     assert sanity.apply_ablation("reinit", ticket, model, g) is ticket
     assert not torch.equal(model.fc1.weight, w)
@@ -108,11 +137,10 @@ def test_pipeline_runs_the_inversion_of_a_drawn_ticket():
                 device="cpu")
     plain = execute(RunConfig(**base))
     inverted = execute(RunConfig(**base, ablation="invert"))
-    assert plain.metrics["layer_density"] == pytest.approx(inverted.metrics["layer_density"], abs=0)
-    for name, mask in plain.ticket.masks.items():
-        if plain.metrics["layer_density"][name] < 0.5:
-            assert not (mask & inverted.ticket.masks[name]).any(), name
-    assert plain.metrics["layer_density"]["fc1.weight"] < 0.5
+    assert inverted.ticket.num_kept == plain.ticket.num_kept
+    assert not any((mask & inverted.ticket.masks[name]).any() for name, mask in plain.ticket.masks.items())
+    layerwise = execute(RunConfig(**base, ablation="invert_layerwise"))
+    assert plain.metrics["layer_density"] == pytest.approx(layerwise.metrics["layer_density"], abs=0)
 
 
 def test_fixed_eval_batches_and_objective_scores(model, data):

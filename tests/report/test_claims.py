@@ -1,5 +1,5 @@
-"""The verdict logic of the claims table on hand-built frames: a claim that holds, one that fails, one that cannot
-be tested; and the statistics the verdicts rest on (`beats`, `sanity_results`, `mean_ci`)."""
+"""The verdict logic of the claims table on hand-built frames: a claim that holds, one that fails, one too noisy to
+decide, one that cannot be tested; and what the verdicts rest on (intervals, regimes, `beats`, `mean_ci`)."""
 
 import math
 
@@ -7,8 +7,11 @@ import pandas as pd
 import pytest
 
 from ctslib.report import claims
-from ctslib.report.claims import NOT_REPRODUCED, NOT_TESTED, REPRODUCED, Evidence
-from ctslib.report.stats import SANITY_MARGIN, accuracy_table, beats, mean_ci, sanity_results
+from ctslib.report.claims import Evidence
+from ctslib.report.stats import accuracy_table, mean_ci
+from ctslib.report.verdicts import (HIGHLY_SPARSE, INCONCLUSIVE, MATCHING, MODERATE, NOT_REPRODUCED, NOT_TESTED,
+                                    REPRODUCED, SANITY_MARGIN, Effect, above, beats, below, every, regime, regimes,
+                                    sanity_results, some)
 
 DENSITIES = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 
@@ -32,33 +35,67 @@ def evidence(**frames) -> Evidence:
     return ev
 
 
-def curve(name, gap_by_density, base=0.8, seeds=(0, 1, 2)):
-    """`name`'s runs at every density: base + gap, the same in each seed."""
-    return [(name, d, s, base + gap_by_density(d)) for d in DENSITIES for s in seeds]
+def curve(name, gap_by_density, base=0.8, seeds=(0, 1, 2), noise=0.001):
+    """`name`'s runs at every density: base + gap, give or take `noise` between the seeds."""
+    jitter = {0: 0.0, 1: noise, 2: -noise}
+    return [(name, d, s, base + gap_by_density(d) + jitter.get(s, 0.0)) for d in DENSITIES for s in seeds]
 
 
-# --- the statistics ---------------------------------------------------------------------------------------------
+# --- the verdict logic ------------------------------------------------------------------------------------------
 
-def test_beats_needs_every_seed_and_the_margin():
+def test_a_verdict_needs_the_whole_interval_on_one_side():
+    assert above(Effect.of([0.03, 0.028, 0.031]), 0.0) == REPRODUCED
+    assert above(Effect.of([-0.03, -0.028, -0.031]), 0.0) == NOT_REPRODUCED
+    assert above(Effect.of([0.031, 0.012, -0.01]), 0.0) == INCONCLUSIVE  # too noisy over 3 seeds
+    assert above(Effect.of([0.5]), 0.0) == INCONCLUSIVE                  # one seed: no interval
+    assert above(Effect.exact(0.5), 0.0) == REPRODUCED                   # no seed noise (epochs, counts)
+    assert above(Effect.of([]), 0.0) == NOT_TESTED
+    assert below(Effect.of([0.1, 0.11, 0.12]), 0.25) == REPRODUCED
+    effect = Effect.of([1.0, 2.0, 3.0])
+    assert (effect.lo, effect.hi) == pytest.approx((2 - 4.303 / math.sqrt(3), 2 + 4.303 / math.sqrt(3)))
+    assert Effect.of([0.01, 0.02, 0.03]).text() == "+2.0 pp [-0.5, +4.5]"
+
+
+def test_every_and_some():
+    assert every([REPRODUCED, REPRODUCED]) == REPRODUCED
+    assert every([REPRODUCED, INCONCLUSIVE]) == INCONCLUSIVE
+    assert every([INCONCLUSIVE, NOT_REPRODUCED]) == NOT_REPRODUCED
+    assert every([NOT_TESTED]) == NOT_TESTED
+    assert some([NOT_REPRODUCED, REPRODUCED]) == REPRODUCED
+    assert some([NOT_REPRODUCED, INCONCLUSIVE]) == INCONCLUSIVE
+    assert some([NOT_REPRODUCED, NOT_REPRODUCED]) == NOT_REPRODUCED
+
+
+def test_regimes_by_ltrs_drop_from_dense():
+    assert [regime(x) for x in (0.0, 0.009, 0.01, 0.1, 0.149, 0.15, 0.4)] == [
+        MATCHING, MATCHING, MODERATE, MODERATE, MODERATE, HIGHLY_SPARSE, HIGHLY_SPARSE]
+    # the authors' ResNet-20 LTR (dense 92.1%): 13.4% matches, 1.8% is moderate, 0.74% (Table II's 99.3%) highly sparse
+    authors = pd.Series({0.134218: 0.917367, 0.018014: 0.835, 0.007379: 0.6838})
+    assert list(regimes(authors, 0.9212)) == [MATCHING, MODERATE, HIGHLY_SPARSE]
+
+
+def test_beats_needs_the_interval_above_the_margin():
     ticket = runs([("CTS_KL", 0.1, s, 0.80) for s in range(3)])
-    ahead = runs([("CTS_KL", 0.1, s, 0.78) for s in range(3)])
-    assert beats(ticket, ahead)[:2] == (True, pytest.approx(0.02))
-    one_seed_behind = runs([("CTS_KL", 0.1, 0, 0.78), ("CTS_KL", 0.1, 1, 0.78), ("CTS_KL", 0.1, 2, 0.81)])
-    assert beats(ticket, one_seed_behind)[0] is False
-    within_margin = runs([("CTS_KL", 0.1, s, 0.80 - SANITY_MARGIN / 2) for s in range(3)])
-    assert beats(ticket, within_margin)[0] is False
+    behind = runs([("CTS_KL", 0.1, s, 0.78 + 0.001 * s) for s in range(3)])
+    verdict, effect = beats(ticket, behind)
+    assert verdict == REPRODUCED and effect.mean == pytest.approx(0.019)
+    noisy = runs([("CTS_KL", 0.1, 0, 0.70), ("CTS_KL", 0.1, 1, 0.79), ("CTS_KL", 0.1, 2, 0.81)])
+    assert beats(ticket, noisy)[0] == INCONCLUSIVE
+    within_margin = runs([("CTS_KL", 0.1, s, 0.80 - SANITY_MARGIN / 2 + 0.0001 * s) for s in range(3)])
+    assert beats(ticket, within_margin)[0] == NOT_REPRODUCED
     other_seeds = runs([("CTS_KL", 0.1, s, 0.5) for s in (7, 8)])
-    verdict, diff, _ = beats(ticket, other_seeds)
-    assert verdict is False and math.isnan(diff)  # nothing to pair: no verdict in its favour
+    verdict, effect = beats(ticket, other_seeds)
+    assert verdict == NOT_TESTED and math.isnan(effect.mean)  # nothing to pair
 
 
 def test_sanity_results_one_row_per_ablation():
-    rows = [("CTS_KL", 0.1, s, 0.80) for s in range(2)]
-    rows += [("CTS_KL", 0.1, s, 0.70, {"ablation": "shuffle"}) for s in range(2)]
-    rows += [("CTS_KL", 0.1, s, 0.85, {"ablation": "invert"}) for s in range(2)]
+    rows = [("CTS_KL", 0.1, s, 0.80) for s in range(3)]
+    rows += [("CTS_KL", 0.1, s, 0.70 + 0.001 * s, {"ablation": "shuffle"}) for s in range(3)]
+    rows += [("CTS_KL", 0.1, s, 0.85 + 0.001 * s, {"ablation": "invert"}) for s in range(3)]
     res = sanity_results(runs(rows)).set_index("ablation")
     assert res.loc["shuffle", "passes"] and not res.loc["invert", "passes"]
-    assert res.loc["shuffle", "diff"] == pytest.approx(0.10) and res.loc["invert", "diff"] == pytest.approx(-0.05)
+    assert res.loc["invert", "verdict"] == NOT_REPRODUCED and res.loc["shuffle", "n"] == 3
+    assert res.loc["shuffle", "diff"] == pytest.approx(0.099) and res.loc["invert", "diff"] == pytest.approx(-0.051)
 
 
 def test_mean_ci_is_student_t():
@@ -74,50 +111,69 @@ def test_comparable_to_ltr():
     holds = evidence(fig2=runs(curve("LTR", lambda d: 0.0) + curve("CTS_KL", lambda d: -0.005)))
     assert claims.check_comparable_ltr(holds)[0] == REPRODUCED
     fails = evidence(fig2=runs(curve("LTR", lambda d: 0.0) + curve("CTS_KL", lambda d: -0.03 if d == 0.2 else 0.0)))
-    verdict, measured = claims.check_comparable_ltr(fails)
-    assert verdict == NOT_REPRODUCED and "-3.0 pp" in measured
+    verdict, measured, effect = claims.check_comparable_ltr(fails)
+    assert verdict == NOT_REPRODUCED and "fails at 1 of 6" in measured and effect.startswith("-3.0 pp")
+    noisy = evidence(fig2=runs(curve("LTR", lambda d: 0.0) + curve("CTS_KL", lambda d: -0.005, noise=0.02)))
+    assert claims.check_comparable_ltr(noisy)[0] == INCONCLUSIVE
     untested = evidence(fig2=runs(curve("CTS_KL", lambda d: 0.0)))
     assert claims.check_comparable_ltr(untested)[0] == NOT_TESTED
 
 
+def ltr_breaking_down(d):
+    """LTR against a dense network at 0.90: matching down to 0.2, -5 pp at 0.1-0.05, -20 pp from 0.02 on."""
+    return 0.10 if d >= 0.2 else (0.05 if d >= 0.05 else -0.10)
+
+
+DENSE = [("dense", 1.0, s, 0.90) for s in range(3)]
+
+
 def test_advantage_in_the_sparse_regime():
-    # CTS_KL behind LTR when dense, ahead when sparse: the paper's picture
-    sparse_lead = lambda d: 0.03 if d <= 0.02 else (-0.005 if d >= 0.2 else 0.0)  # noqa: E731
-    holds = evidence(fig2=runs(curve("LTR", lambda d: 0.0) + curve("CTS_KL", sparse_lead)))
+    # CTS_KL behind LTR where LTR matches dense, ahead where LTR has broken down: the paper's picture
+    sparse_lead = lambda d: ltr_breaking_down(d) + (0.03 if d <= 0.02 else -0.005)  # noqa: E731
+    holds = evidence(fig2=runs(DENSE + curve("LTR", ltr_breaking_down) + curve("CTS_KL", sparse_lead)))
     assert claims.check_ltr_sparse(holds)[0] == REPRODUCED
-    assert claims.check_ltr_sparse_regime(holds)[0] == REPRODUCED
+    verdict, measured, _ = claims.check_ltr_sparse_regime(holds)
+    assert verdict == REPRODUCED and "highly sparse" in measured
     # behind everywhere, more so when sparse (what LeNet-300-100 shows at cpu scale)
-    behind = evidence(fig2=runs(curve("LTR", lambda d: 0.0) + curve("CTS_KL", lambda d: -0.1 * (0.5 - d))))
+    behind_more = lambda d: ltr_breaking_down(d) - 0.1 * (0.5 - d)  # noqa: E731
+    behind = evidence(fig2=runs(DENSE + curve("LTR", ltr_breaking_down) + curve("CTS_KL", behind_more)))
     assert claims.check_ltr_sparse(behind)[0] == NOT_REPRODUCED
     assert claims.check_ltr_sparse_regime(behind)[0] == NOT_REPRODUCED
+    # a grid that never reaches the highly sparse regime cannot test a claim about it
+    mild = lambda d: 0.10 if d >= 0.2 else 0.05  # noqa: E731
+    short = evidence(fig2=runs(DENSE + curve("LTR", mild) + curve("CTS_KL", mild)))
+    verdict, measured, _ = claims.check_ltr_sparse_regime(short)
+    assert verdict == NOT_TESTED and "does not reach the highly sparse regime" in measured
     one_density = evidence(fig2=runs([("LTR", 0.1, 0, 0.8), ("CTS_KL", 0.1, 0, 0.9)]))
     assert claims.check_ltr_sparse(one_density)[0] == NOT_TESTED
 
 
 def test_matching_regime_is_where_ltr_matches_dense():
-    dense = [("dense", 1.0, s, 0.90) for s in range(3)]
     ltr = curve("LTR", lambda d: 0.10 if d >= 0.1 else -0.2)           # 0.90 down to 0.1, then breaks down
     cts_behind = curve("CTS_KL", lambda d: 0.08 if d >= 0.1 else -0.1)  # behind LTR where LTR matches dense
-    assert claims.check_matching_regime(evidence(fig2=runs(dense + ltr + cts_behind)))[0] == REPRODUCED
+    assert claims.check_matching_regime(evidence(fig2=runs(DENSE + ltr + cts_behind)))[0] == REPRODUCED
     cts_level = curve("CTS_KL", lambda d: 0.10 if d >= 0.1 else -0.1)
-    assert claims.check_matching_regime(evidence(fig2=runs(dense + ltr + cts_level)))[0] == NOT_REPRODUCED
+    assert claims.check_matching_regime(evidence(fig2=runs(DENSE + ltr + cts_level)))[0] == NOT_REPRODUCED
     never = curve("LTR", lambda d: -0.2)
-    verdict, measured = claims.check_matching_regime(evidence(fig2=runs(dense + never + cts_level)))
+    verdict, measured, _ = claims.check_matching_regime(evidence(fig2=runs(DENSE + never + cts_level)))
     assert verdict == NOT_TESTED and "at none of the densities" in measured
 
 
 def test_sanity_claim_on_both_figures():
-    def sanity(margin, model):
+    def sanity(margin, model, noise=0.001):
         rows = []
         for family in ("CTS_KL", "CTS_L at init"):
-            for s in range(2):
+            for s in range(3):
                 rows.append((family, 0.1, s, 0.80, {"model": model}))
-                rows += [(family, 0.1, s, 0.80 - margin, {"ablation": a, "model": model}) for a in ("shuffle", "invert")]
+                rows += [(family, 0.1, s, 0.80 - margin + noise * (s - 1), {"ablation": a, "model": model})
+                         for a in ("shuffle", "invert")]
         return runs(rows)
     assert claims.check_sanity_cts(evidence(fig4=sanity(0.05, "lenet300"), fig5=sanity(0.02, "resnet20")))[0] \
         == REPRODUCED
-    verdict, measured = claims.check_sanity_cts(evidence(fig4=sanity(0.05, "lenet300"), fig5=sanity(0.0, "resnet20")))
-    assert verdict == NOT_REPRODUCED and "of 4" in measured
+    verdict, measured, _ = claims.check_sanity_cts(evidence(fig4=sanity(0.05, "lenet300"), fig5=sanity(0.0, "resnet20")))
+    assert verdict == NOT_REPRODUCED and "of 8 points" in measured
+    noisy = claims.check_sanity_cts(evidence(fig4=sanity(0.05, "lenet300"), fig5=sanity(0.02, "resnet20", noise=0.03)))
+    assert noisy[0] == INCONCLUSIVE
     empty = runs([])
     assert claims.check_sanity_cts(evidence(fig4=empty, fig5=empty))[0] == NOT_TESTED
 
@@ -126,8 +182,8 @@ def test_time_claims_read_the_records():
     def table2(cts_seconds, cts_epochs):
         rows = []
         for d in (0.018, 0.0074, 0.003):
-            for s in range(2):
-                rows.append(("CTS_KL", d, s, 0.8, {"seconds_total": cts_seconds, "epochs_total": cts_epochs,
+            for s in range(3):
+                rows.append(("CTS_KL", d, s, 0.8, {"seconds_total": cts_seconds + s, "epochs_total": cts_epochs,
                                                     "sparsity": 1 - d}))
                 rows.append(("LTR", d, s, 0.8, {"seconds_total": 100.0, "epochs_total": 80.0, "sparsity": 1 - d}))
         return runs(rows)
@@ -141,7 +197,7 @@ def test_a_claim_about_another_model_is_not_tested_here():
     rows = [(n, d, s, 0.8, {"seconds_total": 10.0, "sparsity": 1 - d}) for n in ("CTS_KL", "LTR")
             for d in (0.007,) for s in range(2)]
     check = claims._specific("resnet20", "cifar10", 0.993, "ResNet-20 / CIFAR-10")
-    verdict, measured = check(evidence(table2=runs(rows)))
+    verdict, measured, _ = check(evidence(table2=runs(rows)))
     assert verdict == NOT_TESTED and "needs ResNet-20 / CIFAR-10" in measured
 
 
@@ -152,7 +208,7 @@ def test_evaluate_keeps_going_when_a_check_fails():
     row = table.iloc[0]
     assert row["verdict"] == NOT_TESTED and "could not be checked: KeyError" in row["measured here"]
     assert claims.summary(table, "smoke") == "**1 claims at scale `smoke`: 0 reproduced, 0 not reproduced, " \
-                                             "1 not tested at this scale.**"
+                                             "0 inconclusive, 1 not tested at this scale.**"
 
 
 def test_accuracy_table_is_densest_first():

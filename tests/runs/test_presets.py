@@ -39,6 +39,31 @@ def test_paper_imagenet_is_section_v_a():
     assert [1 / d for d in default_densities("paper", "resnet50")] == pytest.approx([10, 100, 1000], rel=1e-3)  # V-B
 
 
+@pytest.mark.parametrize("scale, model", [("cpu", "lenet300"), ("cpu", "resnet20"), ("cpu", "vgg16"),
+                                          ("paper", "resnet20"), ("paper", "vgg16"), ("paper", "resnet50")])
+def test_every_scale_above_smoke_keeps_the_papers_proportions(scale, model):
+    """Section V-A's proportions, whatever the budget: CTS searches as long as the network trains (ResNet-50: Half
+    CTS), Quick CTS 1/8 of that, the rewind point at the paper's fraction of training (ResNet-20 3000 of 62,500
+    iterations at batch 128, VGG-16 6000, ResNet-50 18 of 90 epochs; LeNet as ResNet-20), 3 seeds."""
+    c = base_config(scale, model)
+    assert c.search_epochs == c.epochs * (0.5 if model == "resnet50" else 1.0)
+    assert base_config(scale, model, quick=True).search_epochs == c.epochs / 8
+    examples = c.train_examples or presets.DATASETS[c.dataset].train_size
+    fraction = c.rewind_step / (c.epochs * examples / 128)  # rewind_step counts iterations at batch 128
+    paper = {"lenet300": 0.048, "resnet20": 0.048, "vgg16": 0.096, "resnet50": 0.2}[model]
+    assert fraction == pytest.approx(paper, abs=0.5 / (c.epochs * examples / 128))  # up to rounding to a step
+    assert c.ltr_rate == (0.5358 if model == "resnet50" else 0.2)
+    assert default_seeds(scale) == (0, 1, 2)
+
+
+def test_the_proportions_follow_an_overridden_schedule_unless_given():
+    c = base_config("cpu", "lenet300", epochs=8, train_examples=20_000)
+    assert c.search_epochs == 8 and c.rewind_step == round(0.048 * 8 * 20_000 / 128)
+    assert base_config("cpu", "lenet300", epochs=8, quick=True).search_epochs == 1
+    explicit = base_config("cpu", "lenet300", epochs=8, search_epochs=2.0, rewind_step=0)
+    assert (explicit.search_epochs, explicit.rewind_step) == (2.0, 0)
+
+
 def test_models_without_a_setting_at_a_scale_say_which_scale_has_one():
     with pytest.raises(ValueError, match=r"preset 'paper' has no setting for model 'lenet300'.*'smoke' or 'cpu'"):
         base_config("paper", "lenet300")
@@ -58,7 +83,7 @@ def test_defaults_overrides_and_environment(monkeypatch):
     assert base_config("cpu", "resnet20", "cifar10").dataset == "cifar10"
     s = base_config("smoke", method="random", density=0.3, seed=4, epochs=3)
     assert (s.method, s.density, s.seed, s.epochs, s.train_examples) == ("random", 0.3, 4, 3, 2000)
-    assert default_seeds("smoke") == (0,) and default_seeds("cpu") == (0, 1)
+    assert default_seeds("smoke") == (0,) and default_seeds("cpu") == (0, 1, 2)
     monkeypatch.setenv("CTS_SCALE", "smoke")
     assert base_config() == base_config("smoke") and default_seeds() == (0,)
     monkeypatch.setenv("CTS_SCALE", "tiny")
