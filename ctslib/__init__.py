@@ -38,7 +38,7 @@ _PUBLIC = {
     "Schedule": "training", "train": "training", "evaluate": "training",
     "snip_scores": "pruners", "grasp_scores": "pruners", "synflow": "pruners", "synflow_scores": "pruners",
     "saliency_scores": "pruners", "ltr": "pruners", "scoring_batches": "pruners",
-    "layerwise_shuffle": "sanity", "invert": "sanity", "reinitialize": "sanity",
+    "layerwise_shuffle": "sanity", "invert": "sanity", "invert_layerwise": "sanity", "reinitialize": "sanity",
     "RunConfig": "runs.config", "base_config": "runs.presets", "grid": "runs.presets", "METHODS": "runs.methods",
     "execute": "runs.pipeline", "RunStore": "runs.store", "sweep": "runs.sweep",
 }

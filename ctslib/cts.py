@@ -47,7 +47,8 @@ class SearchSettings:
     lr_drop_at: float = 0.9        # 10x drop of the learning rate at this fraction of the search steps
     kappa_eff_factor: float = 1.1  # GRADBALANCE enforces kappa_eff = 1.1 kappa
     eta: float = 0.7               # EMA smoothing of lambda; not given in the paper, chosen by scripts/gradbalance_eta.py
-    lagrange_lr: float = 0.1       # LAGRANGE: learning rate of the multiplier's ascent step
+    lagrange_lr: float = 1.0       # LAGRANGE: learning rate of the multiplier's Adam ascent; the best of a sweep
+    #                                (scripts/lagrange_lr.py; not given in the paper); dropped 10x with `lr`
 
     def __post_init__(self) -> None:
         if self.step not in STEPS:
@@ -202,9 +203,12 @@ class ConcreteSearch:
         """One search iteration; returns R_b (a detached tensor, no host sync)."""
         if self.steps_done >= self.total_steps:
             raise RuntimeError(f"the search was set up for {self.total_steps} steps and has done them all")
-        if self.steps_done == self.lr_drop_step:
+        if self.steps_done == self.lr_drop_step:  # the 10x drop, of the multiplier's ascent too (LAGRANGE)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.settings.lr / 10
+            if self.settings.step == "lagrange":
+                for group in self.lam_optimizer.param_groups:
+                    group["lr"] = self.settings.lagrange_lr / 10
         r_b, g_objective = self.objective_gradient(x, y)
         # s is not needed any more once g_objective is computed: its buffer takes g_sparsity
         l_sparsity, g_sparsity = sparsity_loss(self.alpha_logit.detach(), self.kappa_constraint, out=self._s)

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterable
 
-from ..cts import STEPS
+from ..cts import STEPS, SearchSettings
 from ..data import DATASETS
 from ..models import MODELS
 from ..objectives import OBJECTIVES
@@ -24,12 +24,13 @@ from .methods import METHODS, label
 # The version of what a config produces. Bump it with any change to the code that changes a run's outcome for the
 # same config (a ticket, trained weights, an objective value): it is part of every run id and shared key, so a store
 # never serves a record computed by older code as the new code's. 2: BatchNorm gamma ~ U(0, 1), R_feature on
-# post-ReLU layer activations, global score inversion, SynFlow's cumulative scores, the paper's proportions.
+# post-ReLU layer activations, global score inversion, SynFlow's cumulative scores, the paper's proportions, the
+# LAGRANGE multiplier's learning rate dropped 10x with the mask's (and set by scripts/lagrange_lr.py).
 RESULTS_VERSION = 2
 
 # Config fields the rewind point does not depend on (everything else does; a new field is kept by default).
-NOT_REWIND_FIELDS = ("method", "density", "objective", "step", "search_epochs", "ltr_rate", "synflow_rounds",
-                     "ablation", "test_examples")
+NOT_REWIND_FIELDS = ("method", "density", "objective", "step", "search_epochs", "lagrange_lr", "ltr_rate",
+                     "synflow_rounds", "ablation", "test_examples")
 # Config fields a chain of tickets (LTR's rounds) does not depend on.
 NOT_CHAIN_FIELDS = ("density", "ablation", "test_examples")
 
@@ -48,6 +49,7 @@ class RunConfig:
     objective: str = "kl"            # CTS objective, or the objective of `saliency`
     step: str = "gradbalance"        # CTS gradient step: gradbalance | lagrange
     search_epochs: float = 3.0       # CTS: epochs of ticket search (paper: = training epochs; Quick CTS: 1/8)
+    lagrange_lr: float = SearchSettings.lagrange_lr  # CTS with step lagrange: the multiplier's learning rate
     rewind_step: int = 469           # k, iterations at batch 128 (0: draw at initialisation)
     epochs: int = 20                 # T, whole training schedule in epochs
     batch_size: int = 128
@@ -87,6 +89,8 @@ class RunConfig:
             raise ValueError(f"search_epochs must be > 0, got {self.search_epochs}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if not self.lagrange_lr > 0:
+            raise ValueError(f"lagrange_lr must be > 0, got {self.lagrange_lr}")
         if not 0 < self.ltr_rate < 1:
             raise ValueError(f"ltr_rate must be in (0, 1), got {self.ltr_rate}")
         Schedule(**self.schedule_kwargs())  # validates epochs and batch size
@@ -127,8 +131,14 @@ class RunConfig:
         return label(self)
 
 
+# Fields that decide a run's outcome only for some runs, and are part of its identity only there (so adding one
+# leaves every other run's id as it was).
+APPLIES = {"lagrange_lr": lambda c: c.method == "cts" and c.step == "lagrange"}
+
+
 def _key(config: RunConfig, drop: Iterable[str]) -> str:
-    d = {k: v for k, v in config.to_dict().items() if k not in set(drop)}
+    drop = set(drop) | {name for name, applies in APPLIES.items() if not applies(config)}
+    d = {k: v for k, v in config.to_dict().items() if k not in drop}
     d["results_version"] = RESULTS_VERSION
     return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 

@@ -34,3 +34,22 @@ def test_collect_returns_one_tidy_row_per_run(tmp_path):
         partial = collect(configs + [missing], store=store, compute=False, progress=False)
     assert len(partial) == 2 and not store.has(missing)
     assert list(df["name"]) == ["random", "magnitude"] and list(df["sparsity"]) == pytest.approx([0.5, 0.8])
+
+
+def test_objective_values_are_scored_on_held_out_batches(tmp_path, monkeypatch):
+    """Figs. 1, 7, 8 score each ticket on fixed batches of the test split, which no search or score saw (a search
+    scored on its own training batches would be favoured in-sample)."""
+    from ctslib.report import frames
+    from ctslib.data import DATASETS
+
+    seen = []
+    real = frames.fixed_eval_batches
+
+    def spy(data, n_batches, batch_size, seed=0):
+        seen.append(len(data))
+        return real(data, n_batches, batch_size, seed)
+
+    monkeypatch.setattr(frames, "fixed_eval_batches", spy)
+    values = frames.ticket_objectives(smoke(), "init", 1, RunStore(tmp_path))
+    assert seen == [DATASETS["fashion_mnist"].test_size]  # the whole test split, not the 2000 training images
+    assert set(values) == {"task", "delta_loss", "grad_norm", "kl", "feature", "grad"}

@@ -76,7 +76,7 @@ def test_models_without_a_setting_at_a_scale_say_which_scale_has_one():
 def test_defaults_overrides_and_environment(monkeypatch):
     monkeypatch.delenv("CTS_SCALE", raising=False)
     c = base_config()
-    assert (c.model, c.dataset, c.train_examples) == ("lenet300", "fashion_mnist", 0)  # cpu: the full data
+    assert (c.model, c.dataset, c.train_examples) == ("lenet300", "fashion_mnist", 20_000)  # cpu: a third of the data
     # every model on Fashion-MNIST at smoke and cpu scale (the data this machine has), the paper's data at paper scale
     assert base_config("cpu", "resnet20").dataset == "fashion_mnist" == base_config("smoke", "vgg16").dataset
     assert base_config("paper", "resnet20").dataset == "cifar10" and base_config("paper", "resnet50").dataset == "imagenet"
