@@ -79,4 +79,8 @@ def pct(x: float, digits: int = 1) -> str:
 
 
 def sparsity_label(density: float) -> str:
-    return f"{100 * (1 - density):.3g}% sparsity"
+    """'98.2% sparsity': three significant digits, more where three would round a density > 0 to 100% (99.97%)."""
+    digits = 3
+    while digits < 6 and float(f"{100 * (1 - density):.{digits}g}") >= 100 and density > 0:
+        digits += 1
+    return f"{100 * (1 - density):.{digits}g}% sparsity"

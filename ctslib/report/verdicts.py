@@ -100,9 +100,8 @@ def some(verdicts: Iterable[str]) -> str:
 
 
 def worst(effects: Mapping[object, Effect]) -> tuple[object, Effect]:
-    """The point whose effect has the lowest lower bound (ties: the lowest mean): what a claim "at every point"
-    rests on."""
-    return min(effects.items(), key=lambda kv: (kv[1].lo, kv[1].mean))
+    """The point with the lowest mean effect (ties: the lowest lower bound): what a claim "at every point" rests on."""
+    return min(effects.items(), key=lambda kv: (kv[1].mean, kv[1].lo))
 
 
 # --- the paper's sparsity regimes ----------------------------------------------------------------------------
