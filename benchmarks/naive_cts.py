@@ -69,9 +69,7 @@ class NaiveConcreteSearch(ConcreteSearch):
         return r_b.detach(), all_reduce_mean(g_objective)
 
     def step(self, x, y):
-        if self.steps_done == self.lr_drop_step:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.settings.lr / 10
+        self.drop_learning_rates_when_due()
         r_b, g_objective = self.objective_gradient(x, y)
         l_sparsity, g_sparsity = naive_sparsity_loss(self.alpha_logit.detach(), self.kappa_constraint)
         if self.settings.step == "gradbalance":

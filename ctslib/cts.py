@@ -203,12 +203,7 @@ class ConcreteSearch:
         """One search iteration; returns R_b (a detached tensor, no host sync)."""
         if self.steps_done >= self.total_steps:
             raise RuntimeError(f"the search was set up for {self.total_steps} steps and has done them all")
-        if self.steps_done == self.lr_drop_step:  # the 10x drop, of the multiplier's ascent too (LAGRANGE)
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.settings.lr / 10
-            if self.settings.step == "lagrange":
-                for group in self.lam_optimizer.param_groups:
-                    group["lr"] = self.settings.lagrange_lr / 10
+        self.drop_learning_rates_when_due()
         r_b, g_objective = self.objective_gradient(x, y)
         # s is not needed any more once g_objective is computed: its buffer takes g_sparsity
         l_sparsity, g_sparsity = sparsity_loss(self.alpha_logit.detach(), self.kappa_constraint, out=self._s)
@@ -230,6 +225,17 @@ class ConcreteSearch:
         lam_target = torch.where(l_sparsity > 0, ratio, 0.0)
         self.lam = torch.lerp(lam_target, self.lam, self.settings.eta)  # eta * lam + (1 - eta) * lam_target
         return torch.addcmul(g_objective, g_sparsity, self.lam, out=out)
+
+    def drop_learning_rates_when_due(self) -> None:
+        """The 10x drop of the learning rate at `lr_drop_at` of the search: the mask's, and the multiplier's ascent
+        (LAGRANGE) with it."""
+        if self.steps_done != self.lr_drop_step:
+            return
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.settings.lr / 10
+        if self.settings.step == "lagrange":
+            for group in self.lam_optimizer.param_groups:
+                group["lr"] = self.settings.lagrange_lr / 10
 
     def lagrange(self, g_objective: torch.Tensor, l_sparsity: torch.Tensor, g_sparsity: torch.Tensor,
                  out: torch.Tensor | None = None) -> torch.Tensor:

@@ -6,7 +6,6 @@ import math
 
 import pandas as pd
 
-from .names import pp
 from .stats import mean_ci
 from .verdicts import INCONCLUSIVE, REPRODUCED, beats, every
 
