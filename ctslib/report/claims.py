@@ -108,23 +108,23 @@ class Claim:
 Finding = tuple  # (verdict, what was measured, the effect the verdict rests on: text with its 95% interval)
 
 
+def _gap(df: pd.DataFrame, a: str, b: str | Sequence[str]) -> pd.Series:
+    """`a`'s top-1 minus `b`'s (or minus the best of several names), index (seed, density): paired by seed."""
+    table = seed_table(df)
+    others = [n for n in ([b] if isinstance(b, str) else b) if n in table]
+    if a not in table or not others:
+        return pd.Series(dtype=float, index=pd.MultiIndex.from_arrays([[], []], names=["seed", "density"]))
+    return (table[a] - table[others].max(axis=1, skipna=False)).dropna()
+
+
 def _pair_effects(df: pd.DataFrame, a: str, b: str | Sequence[str]) -> dict[float, Effect]:
-    """Per density: `a` minus `b` (or minus the best of several names, per seed), paired by seed."""
-    table = seed_table(df)
-    others = [b] if isinstance(b, str) else [n for n in b if n in table]
-    if a not in table or not others or not set(others) <= set(table.columns):
-        return {}
-    diff = (table[a] - table[others].max(axis=1, skipna=False)).dropna()
-    return {d: Effect.of(g.values) for d, g in diff.groupby(level="density")}
+    """Per density: the effect over seeds of `_gap(df, a, b)`."""
+    return {d: Effect.of(g.values) for d, g in _gap(df, a, b).groupby(level="density")}
 
 
-def _per_seed_mean(df: pd.DataFrame, a: str, b: str | Sequence[str], densities) -> Effect:
-    """Per seed, `a` minus `b` averaged over `densities`; the effect over seeds."""
-    table = seed_table(df)
-    others = [b] if isinstance(b, str) else [n for n in b if n in table]
-    diff = (table[a] - table[others].max(axis=1, skipna=False)).dropna()
-    diff = diff[diff.index.get_level_values("density").isin(list(densities))]
-    return Effect.of(diff.groupby(level="seed").mean())
+def _seed_means(gap: pd.Series, densities) -> pd.Series:
+    """Per seed, the mean of `gap` over `densities`."""
+    return gap[gap.index.get_level_values("density").isin(list(densities))].groupby(level="seed").mean()
 
 
 def _ltr_regimes(ev: Evidence, figure: str = "fig2") -> pd.Series:
@@ -212,18 +212,12 @@ def check_ltr_sparse(ev: Evidence) -> Finding:
     if len(effects) < 2:
         return NOT_TESTED, "fewer than two densities", ""
     dense, sparse, how = _dense_and_sparse(list(effects), _ltr_regimes(ev))
-    gain = _per_seed_mean(df, "CTS_KL", "LTR", sparse)
-    shift = Effect.of(_per_seed_mean_series(df, sparse) - _per_seed_mean_series(df, dense))
+    gap = _gap(df, "CTS_KL", "LTR")
+    gain = Effect.of(_seed_means(gap, sparse))
+    shift = Effect.of(_seed_means(gap, sparse) - _seed_means(gap, dense))
     verdict = every([above(gain, 0.0), above(shift, 0.0)])
     return verdict, (f"{ev.setting('fig2')}, {how}: CTS_KL − LTR averages {gain.text()} at "
                      f"{_densities_text(sparse)} and {shift.text()} more than at {_densities_text(dense)}"), gain.text()
-
-
-def _per_seed_mean_series(df: pd.DataFrame, densities) -> pd.Series:
-    table = seed_table(df)
-    diff = (table["CTS_KL"] - table["LTR"]).dropna()
-    diff = diff[diff.index.get_level_values("density").isin(list(densities))]
-    return diff.groupby(level="seed").mean()
 
 
 def check_ltr_sparse_regime(ev: Evidence) -> Finding:
@@ -258,12 +252,9 @@ def check_saliency_dense_regime(ev: Evidence) -> Finding:
     if len(effects) < 2:
         return NOT_TESTED, "not enough runs", ""
     dense, sparse, how = _dense_and_sparse(list(effects), _ltr_regimes(ev))
-    lead_dense = _per_seed_mean(df, "CTS_KL", names, dense)
-    lead_sparse = _per_seed_mean(df, "CTS_KL", names, sparse)
-    table = seed_table(df)
-    lead = (table["CTS_KL"] - table[names].max(axis=1, skipna=False)).dropna()
-    by = lead.index.get_level_values("density")
-    shift = Effect.of(lead[by.isin(sparse)].groupby(level="seed").mean() - lead[by.isin(dense)].groupby(level="seed").mean())
+    lead = _gap(df, "CTS_KL", names)
+    lead_dense, lead_sparse = Effect.of(_seed_means(lead, dense)), Effect.of(_seed_means(lead, sparse))
+    shift = Effect.of(_seed_means(lead, sparse) - _seed_means(lead, dense))
     return above(shift, 0.0), (f"{how}: CTS_KL's lead over the best saliency method {lead_dense.text()} at "
                                f"{_densities_text(dense)}, {lead_sparse.text()} at {_densities_text(sparse)}"), shift.text()
 
@@ -437,7 +428,8 @@ def check_similar_or_better(ev: Evidence) -> Finding:
         return NOT_TESTED, "no CTS_KL / LTR runs", ""
     verdict_all, text_all, low = _every_point(effects, -TOLERANCE, f"CTS_KL − LTR ≥ {pp(-TOLERANCE)}")
     densest, sparsest = max(effects), min(effects)
-    shift = Effect.of(_per_seed_mean_series(df, [sparsest]) - _per_seed_mean_series(df, [densest]))
+    gap = _gap(df, "CTS_KL", "LTR")
+    shift = Effect.of(_seed_means(gap, [sparsest]) - _seed_means(gap, [densest]))
     return every([verdict_all, above(shift, 0.0)]), (
         f"{text_all}; CTS_KL − LTR {', '.join(f'{e.text()} at {sparsity_label(d)}' for d, e in sorted(effects.items(), reverse=True))}"), low
 
@@ -514,7 +506,7 @@ def check_matching_regime(ev: Evidence) -> Finding:
     matching = {d: e for d, e in effects.items() if regime_of.get(d) == MATCHING}
     if not matching:
         return NOT_TESTED, "LTR matches the dense network at none of the densities run", ""
-    behind = {d: Effect(-e.mean, -e.hi, -e.lo, e.n) for d, e in matching.items()}
+    behind = {d: e.negated() for d, e in matching.items()}
     verdict, text, effect = _every_point(behind, 0.0, f"in the matching regime (LTR within {pp(MATCHING_DROP).lstrip('+')} "
                                          f"of dense: {_densities_text(matching)}) LTR − CTS_KL > 0")
     return verdict, text, effect

@@ -47,6 +47,10 @@ class Effect:
         """A quantity without seed noise (epochs of computation, a count)."""
         return cls(float(value), float(value), float(value), 1)
 
+    def negated(self) -> "Effect":
+        """The effect of the opposite difference (b - a for a - b)."""
+        return Effect(-self.mean, -self.hi, -self.lo, self.n)
+
     def text(self, unit: str = "pp", digits: int | None = None) -> str:
         """'+2.3 pp [-0.1, +4.8]' (pp: fractions shown as percentage points), or '0.25× [0.2, 0.3]' with
         unit='×' (`digits` significant digits, default 3), etc."""
@@ -75,7 +79,7 @@ def above(effect: Effect, threshold: float) -> str:
 
 def below(effect: Effect, threshold: float) -> str:
     """The claim "effect < threshold"."""
-    return above(Effect(-effect.mean, -effect.hi, -effect.lo, effect.n), -threshold)
+    return above(effect.negated(), -threshold)
 
 
 def every(verdicts: Iterable[str]) -> str:
