@@ -11,7 +11,13 @@ PIP = $(PYTHON) -m pip
 TORCH_PIN ?= torch==2.13.0
 EXTRAS ?= test,book
 
-.PHONY: setup data browser run book test
+.PHONY: setup data browser run book test reproduce-fig5 verify-results
+
+# The committed run records (results/, ctslib/runs/archive.py) that every run store reads instead of computing.
+# reproduce-fig5: Fig. 5's 42 ResNet-20 runs at cpu scale from scratch (no archive read; ~1.5 h on 2 cores), into
+# a fresh store, then committed to results/cpu. verify-results: N archived runs recomputed and compared.
+REPRODUCE_STORE ?= _build/reproduce-store
+N ?= 2
 
 setup:
 	$(PIP) install --quiet "$(TORCH_PIN)"
@@ -33,3 +39,11 @@ book: setup
 
 test: setup browser
 	$(PYTHON) -m pytest -q
+
+reproduce-fig5: setup
+	CTS_RESULTS=none $(PYTHON) -m ctslib --store "$(REPRODUCE_STORE)" book --scale cpu --figures fig5
+	$(PYTHON) -m ctslib --store "$(REPRODUCE_STORE)" results save --scale cpu --figures fig5
+
+verify-results: setup
+	$(PYTHON) -m ctslib results check
+	$(PYTHON) -m ctslib results verify --sample $(N)

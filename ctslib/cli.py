@@ -5,6 +5,7 @@
     ctslib book --scale cpu                                                  # every run of the book's figures
     ctslib list                                                              # what the store holds
     ctslib show 3fa9c2                                                       # one run's record
+    ctslib results check                                                     # committed records still valid?
     torchrun --nproc_per_node=4 -m ctslib run --preset paper --model resnet20 --density 0.01
 
 Runs go through the run store (`--store PATH`, default $CTS_STORE or ~/.cache/ctslib/runs): a finished
@@ -174,6 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(show)
     show.add_argument("run_id", metavar="RUN_ID")
     show.add_argument("--json", action="store_true", help="the whole record as JSON (default: a readable summary)")
+    results = sub.add_parser("results", help="the committed run records (results/): save, check, verify",
+                             description="Run records committed with the repository (ctslib/runs/archive.py), which "
+                                         "every run store reads instead of computing those runs. `save` copies a "
+                                         "figure's finished runs from the store into an archive folder; `check` "
+                                         "lists archived records that no longer match this ctslib's run ids; "
+                                         "`verify` recomputes a random sample from scratch and compares.")
+    _add_common(results)
+    results.add_argument("action", choices=("save", "check", "verify"))
+    results.add_argument("--archive", default=None, metavar="DIR",
+                         help="archive folder (save: default results/<scale>; check, verify: default every folder "
+                              "the stores read, $CTS_RESULTS or results/*)")
+    results.add_argument("--scale", default=None, metavar="SCALE", help="save: the figures' scale (default: cpu)")
+    results.add_argument("--figures", default=None, type=lambda t: [x.strip() for x in t.split(",") if x.strip()],
+                         metavar="LIST", help="save: comma-separated figures whose runs to archive, e.g. fig5")
+    results.add_argument("--model", default=None, help="save: the figures' model (default: each figure's)")
+    results.add_argument("--sample", type=int, default=1, metavar="N",
+                         help="verify: how many archived runs to recompute (default: 1)")
+    results.add_argument("--seed", type=int, default=None, help="verify: the sample's seed (default: random)")
     return parser
 
 
@@ -206,12 +225,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.no_store:
             record, where = execute(config, progress=_progress()).record(), "not stored"
         else:
-            store = _store(args)
+            store = RunStore(getattr(args, "store", None), archives=[]) if args.recompute else _store(args)
             if args.recompute and runtime.is_main():
                 store.remove(config)
             runtime.barrier()
             record, source = store.fetch(config, progress=_progress())
-            where = {"store": "from", "computed": "saved in",
+            where = {"store": "from", "archive": "copied from the committed results into", "computed": "saved in",
                      "other process": "computed by another process, read from"}[source] + f" {store.folder(config)}"
     finally:
         if runtime.launched():
@@ -293,6 +312,11 @@ def cmd_book(args: argparse.Namespace) -> int:
     everything = compute_order([c for cs in per_figure.values() for c in cs])
     configs = _sharded(everything, args.shard)
     store = _store(args)
+    for archive in store.archives:  # committed records a change to ctslib has made stale are recomputed: say so
+        stale = archive.stale()
+        if stale:
+            print(f"note: {len(stale)} committed records in {archive.root} no longer match this ctslib's run ids "
+                  f"(`ctslib results check` names them); those runs are computed", file=sys.stderr)
     if args.dry_run:
         for n, cs in per_figure.items():
             new = sum(1 for c in cs if not store.has(c))
@@ -372,7 +396,69 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "book": cmd_book, "list": cmd_list, "show": cmd_show}
+def _archives(args: argparse.Namespace) -> list:
+    from .runs.archive import Archive, default_archives
+    return [Archive(args.archive)] if args.archive else default_archives()
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from .runs.archive import RESULTS_DIR, Archive, sample, verify
+    if args.action == "save":
+        from .report import figures as book
+        if not args.figures:
+            raise UsageError("results save needs --figures, e.g. --figures fig5")
+        scale = _valid(resolve_scale, args.scale)
+        unknown = [n for n in args.figures if n not in book.FIGURES]
+        if unknown:
+            raise UsageError(f"unknown figure(s) {', '.join(unknown)}; choose from: {', '.join(book.FIGURES)}")
+        archive = Archive(args.archive or RESULTS_DIR / scale)
+        store = RunStore(getattr(args, "store", None), archives=[])
+        configs = compute_order([c for n in args.figures for c in
+                                 book.FIGURES[n].configs(scale=scale, **({"model": args.model} if args.model else {}))])
+        saved = missing = 0
+        for config in configs:
+            if store.has(config):
+                archive.add(store.get(config, compute=False), store.ticket(config, compute=False))
+                saved += 1
+            else:
+                missing += 1
+        print(f"archived {saved} runs in {archive.root}" +
+              (f"; {missing} not finished in the store {store.root} (compute them first: ctslib book --figures "
+               f"{','.join(args.figures)} --scale {scale})" if missing else ""))
+        return 1 if missing else 0
+    archives = _archives(args)
+    if args.action == "check":
+        bad = [(a, run_id, why) for a in archives for run_id, why in a.stale()]
+        total = sum(len(a.run_ids()) for a in archives)
+        for a, run_id, why in bad:
+            print(f"{a.root / run_id}.json: {why}", file=sys.stderr)
+        if bad:
+            print(f"{len(bad)} of {total} archived records no longer stand for their run under this ctslib; "
+                  f"recompute them (e.g. make reproduce-fig5) or remove them", file=sys.stderr)
+            return 1
+        print(f"{total} archived records in {', '.join(str(a.root) for a in archives) or 'no archive'}: all match "
+              f"this ctslib's run ids")
+        return 0
+    import tempfile
+    picks = sample(archives, args.sample, args.seed)
+    if not picks:
+        raise UsageError("no archived runs to verify (see `ctslib results check`)")
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="ctslib-verify-") as work:
+        for archive, config in picks:
+            print(f"recomputing {config.run_id} {config.label} density {config.density:.4g} seed {config.seed} "
+                  f"from {archive.root} ...", flush=True)
+            r = verify(archive, config, work)
+            failed += not r["ok"]
+            print(f"  {'OK' if r['ok'] else 'MISMATCH'}: top-1 archived {r['top1_archived']:.2%}, recomputed "
+                  f"{r['top1_recomputed']:.2%}; ticket {'identical' if r['same_ticket'] else 'differs'} "
+                  f"({r['seconds']:.0f} s)", flush=True)
+    print(f"{len(picks) - failed} of {len(picks)} archived runs reproduced")
+    return 1 if failed else 0
+
+
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "book": cmd_book, "list": cmd_list, "show": cmd_show,
+            "results": cmd_results}
 
 
 def main(argv: list[str] | None = None) -> int:

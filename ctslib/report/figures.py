@@ -19,14 +19,16 @@ Choices (the paper leaves them open or the CPU budget forces them):
   LTR has lost what ResNet-20's has at the paper's three sparsities (the claims' regimes, `verdicts.regimes`).
 - The schedules keep the paper's proportions at every scale above smoke (`presets.protocol`): CTS searches
   as many epochs as the ticket trains, Quick CTS 1/8 of that, the rewind point at ~5% (VGG-16 ~10%) of
-  training, 3 seeds; the cpu budget is cut in training examples, never in the search.
+  training, 3 seeds for every figure; the cpu budget is cut in training examples (LeNet: 15,000) and in the
+  densities of the figures with many runs per density (Figs. 3, 4, 7, 8: the sparser three of four), never in
+  the search.
 - SNIP, GraSP, SynFlow and random pruning are applied at initialisation (rewind_step 0): they are
   pruning-at-initialisation methods (`Method.at_init`), and the paper says so for random pruning. CTS and
   LTR draw at the rewind step k of the preset. CTS_L "at initialisation" (Figs. 4-5) searches on theta_0.
 - Smoke and cpu scale use Fashion-MNIST for every model (CIFAR-10 cannot be downloaded on the
-  development machine); ResNet-20 runs on a subset there, fewer densities and one seed (Fig. 5; a real
-  ResNet-20 experiment is the evidence set of its own). The objective figures (7, 8) take one seed at cpu
-  scale (the budget), so their claims are inconclusive there by construction.
+  development machine); ResNet-20 runs on a subset there at two densities (Fig. 5, 3 seeds: 42 runs of 2-4 min,
+  more than the cold book's budget, so they are committed under results/cpu and read, `ctslib.runs.archive`;
+  `make reproduce-fig5` recomputes them).
 """
 
 from __future__ import annotations
@@ -101,20 +103,17 @@ def four_of_grid(scale: str, model: str) -> tuple[float, ...]:
 
 
 def many_runs_per_density(scale: str, model: str) -> tuple[float, ...]:
-    """Figures with many runs per density: the sparsest one at smoke scale (seconds), four of the grid otherwise."""
-    return full_grid(scale, model)[-1:] if scale == "smoke" else four_of_grid(scale, model)
+    """Figures with many runs per density (Figs. 3, 4, 7, 8): the sparsest density at smoke scale (seconds), the
+    sparser three of `four_of_grid` at cpu scale (the cold book's 45-minute budget; the sparse regime is where
+    the claims are), four of the grid otherwise."""
+    if scale == "smoke":
+        return full_grid(scale, model)[-1:]
+    return four_of_grid(scale, model)[1:] if scale == "cpu" else four_of_grid(scale, model)
 
 
 def sanity_densities(scale: str, model: str) -> tuple[float, ...]:
     if (scale, model) in presets.SANITY_ROUNDS:
         return presets.on_grid(presets.SANITY_ROUNDS[(scale, model)], scale, model)
-    return many_runs_per_density(scale, model)
-
-
-def objective_densities(scale: str, model: str) -> tuple[float, ...]:
-    """Figs. 7-8: at cpu scale the sparser three of fig1's / fig3's densities (keeps the cpu book ~40 min)."""
-    if scale == "cpu":
-        return four_of_grid(scale, model)[1:]
     return many_runs_per_density(scale, model)
 
 
@@ -132,15 +131,8 @@ def table2_densities(scale: str, model: str) -> tuple[float, ...]:
 
 
 def preset_seeds(scale: str, model: str) -> tuple[int, ...]:
-    """The preset's seeds; one at cpu scale on the conv nets (slow here)."""
-    seeds = presets.default_seeds(scale)
-    return seeds[:1] if scale == "cpu" and model != "lenet300" else seeds
-
-
-def one_seed_at_cpu(scale: str, model: str) -> tuple[int, ...]:
-    """The objective figures have no confidence bands in the paper: one seed at cpu scale."""
-    seeds = presets.default_seeds(scale)
-    return seeds[:1] if scale == "cpu" else seeds
+    """The preset's seeds (3 at cpu and paper scale, as the paper averages)."""
+    return presets.default_seeds(scale)
 
 
 # --- the runs of each figure ---------------------------------------------------------------------------------
@@ -355,12 +347,14 @@ class Figure:
         return self.runs(setting if setting is not None else self.setting(**kwargs))
 
     def data(self, setting: Setting, store: RunStore | None = None, compute: bool = True,
-             progress: bool = False) -> pd.DataFrame:
-        """The figure's tidy frame: its runs (`frames.collect`), their layers, or their tickets' objective values."""
+             progress: bool | None = None) -> pd.DataFrame:
+        """The figure's tidy frame: its runs (`frames.collect`), their layers, or their tickets' objective values.
+        Runs the store lacks are computed first (`compute`), showing the runs done and the time left (`progress`:
+        a bar; default, off a terminal, e.g. under papermill: a line per run)."""
         configs = self.configs(setting)
         if self.frame == "objectives":
             return frames.objective_values(configs, self.scored_at, presets.EVAL_BATCHES[setting.scale], store,
-                                           self.objectives, compute=compute, progress=progress)
+                                           self.objectives, compute=compute, progress=bool(progress))
         if self.frame == "layers":
             return frames.layer_frame(configs, store, compute=compute)
         return frames.collect(configs, store, compute=compute, progress=progress)
@@ -451,14 +445,14 @@ _FIGURES = [
            "ResNet-20 and VGG-16 on CIFAR-10, Quick CTS, every method at initialisation: both versions of Quick CTS "
            "excel on both objectives, with orders of magnitude larger gradient norms (log scale); GRADBALANCE is more "
            "consistent than LAGRANGE.",
-           fig7_runs, objective_densities, _objective_plot(("task", "grad_norm"), _OBJECTIVE_LINES), read_objectives,
-           seeds=one_seed_at_cpu, frame="objectives", scored_at="init", objectives=("task", "grad_norm")),
+           fig7_runs, many_runs_per_density, _objective_plot(("task", "grad_norm"), _OBJECTIVE_LINES), read_objectives,
+           frame="objectives", scored_at="init", objectives=("task", "grad_norm")),
     Figure("fig8", "Fig. 8: objective values at the rewind step",
            "ResNet-20 and VGG-16 on CIFAR-10, Quick CTS, every method at the rewind step: both versions of Quick CTS "
            "excel on all non-defective objectives (R_grad is the exception), GRADBALANCE more so than LAGRANGE; on "
            "ResNet-20, LTR is worse than all but random on every objective but R_-‖∇L‖.",
-           fig8_runs, objective_densities, _objective_plot(OBJECTIVES, _OBJECTIVE_LINES, ncols=3), read_objectives,
-           seeds=one_seed_at_cpu, frame="objectives", scored_at="rewind", objectives=OBJECTIVES),
+           fig8_runs, many_runs_per_density, _objective_plot(OBJECTIVES, _OBJECTIVE_LINES, ncols=3), read_objectives,
+           frame="objectives", scored_at="rewind", objectives=OBJECTIVES),
     Figure("table1", "Table I: methods at one high sparsity",
            "Table I, ResNet-20 on CIFAR-10 at 1.44% density (rewind k = 3000): the paper's columns are beside this "
            "build's.",

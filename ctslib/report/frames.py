@@ -29,7 +29,8 @@ from ..runs.methods import METHODS, label
 from ..runs.pipeline import load_data, make_model, rewound_model
 from ..runs.runtime import resolve_device
 from ..runs.store import RunNotFound, RunStore
-from ..runs.sweep import compute_order
+from ..runs.eta import duration, estimates
+from ..runs.sweep import compute_order, default_workers, sweep
 from ..sanity import fixed_eval_batches, score_ticket_objectives
 from ..training import steps_at_batch
 from .names import ablation_name, objective_line_name
@@ -62,20 +63,44 @@ def _store(store: RunStore | None) -> RunStore:
     return store if store is not None else RunStore()
 
 
+def compute_missing(configs: Iterable[RunConfig], store: RunStore | None = None,
+                    progress: bool | None = None) -> None:
+    """Compute the runs of `configs` that `store` lacks (nothing if it has them all): on the sweep's worker pool,
+    one process per core, when they are more than about a minute of work; the runs done and the time left are
+    shown as they finish (`progress`, default on a terminal: a bar; else a line per run, which papermill's
+    --log-output streams). A failed run raises, after the others have finished and been stored."""
+    store = _store(store)
+    missing = [c for c in compute_order(list(configs)) if not store.has(c)]
+    if not missing:
+        return
+    if progress is None:
+        progress = sys.stderr.isatty()
+    estimate = sum(estimates(missing).values())
+    workers = default_workers() if estimate > 60 else 1
+    print(f"computing {len(missing)} runs into {store.root} on {workers} worker{'s' if workers > 1 else ''}: about "
+          f"{duration(estimate / workers)} at the development machine's speed (the estimate follows this "
+          f"machine's pace as runs finish)", flush=True)
+    result = sweep(missing, store, workers=workers, progress=progress)
+    if result.failed:
+        raise RuntimeError(f"{len(result.failed)} of {len(missing)} runs failed, first: "
+                           f"{result.failed[0].config.run_id} {result.failed[0].error}")
+
+
 def collect(configs: Iterable[RunConfig], store: RunStore | None = None, compute: bool = True,
             progress: bool | None = None) -> pd.DataFrame:
     """One row per config (in the given order): its config fields and results (`record_row`), plus `name`
     (the run's label), `family` (the same; an ablation's rows share their ticket's), `ablation_name` and
-    `sparsity`. `progress` (default: on a terminal) shows a bar over the runs."""
+    `sparsity`. Missing runs are computed (`compute_missing`, with `progress`) or, with `compute=False`, left
+    out with a warning."""
     store = _store(store)
     configs = list(configs)
-    if progress is None:
-        progress = sys.stderr.isatty()
+    if compute:
+        compute_missing(configs, store, progress)
     records: dict[str, dict] = {}
     missing = 0
-    for config in tqdm(compute_order(configs), desc="runs", disable=not progress):
+    for config in compute_order(configs):
         try:
-            records[config.run_id] = store.get(config, compute=compute, progress=progress)
+            records[config.run_id] = store.get(config, compute=compute)
         except RunNotFound:
             missing += 1
     if missing:
@@ -93,6 +118,8 @@ def collect(configs: Iterable[RunConfig], store: RunStore | None = None, compute
 def layer_frame(configs: Sequence[RunConfig], store: RunStore | None = None, compute: bool = True) -> pd.DataFrame:
     """One row per (run, prunable layer): name, density, seed, layer, layer index, layer density and size."""
     store = _store(store)
+    if compute:
+        compute_missing(configs, store)
     rows = []
     for config in configs:
         record = store.get(config, compute=compute)
@@ -171,6 +198,8 @@ def objective_values(configs: Sequence[RunConfig], at: str, n_batches: int, stor
     `value` is R as defined in `ctslib.objectives` (smaller is better; for grad_norm it is minus the norm).
     """
     store = _store(store)
+    if compute:
+        compute_missing(configs, store, progress or None)
     rows = []
     for config in tqdm(configs, desc=f"objectives at {at}", disable=not progress, unit="ticket"):
         panels = objective_panels(config, objectives)

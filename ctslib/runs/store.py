@@ -2,7 +2,7 @@
 
     store = RunStore()                      # $CTS_STORE, else ~/.cache/ctslib/runs
     record = store.get(config)              # load if finished, else compute (resuming if interrupted) and save
-    record, source = store.fetch(config)    # and where it came from: 'store', 'computed', 'other process'
+    record, source = store.fetch(config)    # and where it came from: 'store', 'archive', 'computed', 'other process'
 
 Layout: `<root>/<run_id>/` holds `record.json` (config, metrics, seconds and epochs per phase, per-layer
 density, the CTS objective trace, versions, timestamps), `ticket.pt`, and while the run is computed,
@@ -31,7 +31,7 @@ import shutil
 import time
 import warnings
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import torch
 
@@ -39,6 +39,7 @@ from ..files import atomic_write, now_iso
 from ..sanity import NEEDS_SCORES
 from ..tickets import Ticket, num_to_keep
 from . import runtime
+from .archive import Archive, default_archives
 from .checkpoints import Checkpoints
 from .config import RunConfig, chain_key, rewind_key
 from .lock import RunLock
@@ -50,7 +51,8 @@ SHARED = "_shared"
 
 
 class Fetched(NamedTuple):
-    """A run's record and where it came from: 'store', 'computed' (by this process) or 'other process'."""
+    """A run's record and where it came from: 'store', 'archive' (copied from committed records, `archive`),
+    'computed' (by this process) or 'other process'."""
     record: dict
     source: str
 
@@ -89,13 +91,16 @@ class RunStore(RunCache):
     """Runs on disk, one folder per run id (see the module docstring).
 
     `stale_after`: seconds without heartbeat after which another host's lock counts as abandoned;
-    `poll_seconds`: how often a process waiting for a locked run looks again.
+    `poll_seconds`: how often a process waiting for a locked run looks again; `archives`: committed records
+    (`ctslib.runs.archive`; default: $CTS_RESULTS, else the repository's results/) that a missing run is copied
+    from instead of being computed.
     """
 
     def __init__(self, root: str | os.PathLike | None = None, *, stale_after: float = 600.0,
-                 poll_seconds: float = 2.0):
+                 poll_seconds: float = 2.0, archives: Sequence[Archive] | None = None):
         self.root = Path(root).expanduser() if root is not None else default_root()
         self.stale_after, self.poll_seconds = stale_after, poll_seconds
+        self.archives = list(archives) if archives is not None else default_archives()
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.root)!r})"
@@ -163,9 +168,20 @@ class RunStore(RunCache):
         return None
 
     def has(self, config: RunConfig) -> bool:
-        """True iff `config`'s run is finished and its record valid (a question only: a corrupted record is
-        reported once, by the `get` that moves it aside and recomputes the run)."""
-        return self._read(config, warn=False) is not None
+        """True iff `config`'s run is finished and its record valid, here or in an archive (a question only: a
+        corrupted record is reported once, by the `get` that moves it aside and recomputes the run)."""
+        return self._read(config, warn=False) is not None or any(a.has(config) for a in self.archives)
+
+    def _from_archive(self, config: RunConfig) -> dict | None:
+        """Copy `config`'s run from the first archive that has it into the store; its record, else None."""
+        for archive in self.archives:
+            record = archive.find(config)
+            if record is not None:
+                folder = self.folder(config)
+                folder.mkdir(parents=True, exist_ok=True)
+                self._save(folder, archive.ticket(config.run_id), record)
+                return self._read(config)
+        return None
 
     def __contains__(self, config: RunConfig) -> bool:
         return self.has(config)
@@ -182,14 +198,17 @@ class RunStore(RunCache):
     def fetch(self, config: RunConfig, *, compute: bool = True, progress: bool = False,
               wait: bool = True) -> "Fetched":
         """As `get`, and where the record came from: `Fetched.source` is 'store' (finished before the call),
-        'computed' (by this call) or 'other process' (computed by the process that held its lock while this
-        one waited)."""
+        'archive' (copied from the committed records of `self.archives`), 'computed' (by this call) or 'other
+        process' (computed by the process that held its lock while this one waited)."""
         if runtime.active():
             return self._get_distributed(config, compute=compute, progress=progress)
         record = self._read(config, quarantine=compute)
         if record is not None:
             self._tidy(config)
             return Fetched(record, "store")
+        record = self._from_archive(config)
+        if record is not None:
+            return Fetched(record, "archive")
         if not compute:
             raise RunNotFound(f"run {config.run_id} ({config.label}, density {config.density:g}, seed {config.seed}) "
                               f"is not in the store {self.root}; get it with compute=True")
@@ -260,7 +279,7 @@ class RunStore(RunCache):
         lock = record = None
         source = "store"
         if runtime.is_main():
-            record = self._read(config, quarantine=compute)
+            record = self._read(config, quarantine=compute) or self._from_archive(config)
             if record is None and compute:
                 got = self._acquire(config, wait=True)
                 record, lock = (got, None) if isinstance(got, dict) else (None, got)

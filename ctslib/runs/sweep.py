@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from ..threads import apply_threads, usable_cores
 from . import runtime
 from .config import RunConfig, chain_key
+from .eta import Clock
 from .methods import get_method, run_title
 from .store import RunLocked, RunStore
 
@@ -228,37 +229,50 @@ def sweep(configs: Sequence[RunConfig], store: RunStore, *, workers: int = 1, th
 
     Under torchrun every rank takes part in each run, one after the other. Otherwise `workers` > 1 computes on a
     pool of single-thread processes, and 1 in this process with `threads` torch threads (`ctslib.threads`).
-    With `progress`, a bar over the runs that names what is being computed; without, one line per run. Every
-    failure is reported as it happens and again at the end; the other runs go on.
+    With `progress`, a bar that names what is being computed; without, one line per run. Both say how many runs
+    are done and about how long the rest will take (`eta.Clock`: the runs' estimated costs at the pace measured
+    so far). Every failure is reported as it happens and again at the end; the other runs go on.
     """
     main = runtime.is_main()
     start = time.perf_counter()
     result = SweepResult(main=main)
-    bar = tqdm(total=len(compute_order(configs)), desc=desc, unit="run", disable=not (progress and main),
-               file=sys.stderr)
+    parallel = not runtime.launched() and workers > 1
+    clock = Clock([c for c in compute_order(configs) if not store.has(c)], workers if parallel else 1)
+    bar = tqdm(total=round(clock.total) or 1, desc=desc, disable=not (progress and main), file=sys.stderr,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+    computing = ""
 
-    def heartbeat(groups: list[list[RunConfig]]) -> None:  # what the workers are on, the clock ticking
-        bar.set_postfix_str("computing " + "; ".join(
-            run_title(g[0]) + (f" (chain of {len(g)})" if len(g) > 1 else "") for g in groups), refresh=False)
+    def show() -> None:
+        bar.set_postfix_str(clock.text() + (f"; computing {computing}" if computing else ""), refresh=False)
         bar.refresh()
 
-    if runtime.launched() or workers <= 1:
+    def heartbeat(groups: list[list[RunConfig]]) -> None:  # what the workers are on, the clock ticking
+        nonlocal computing
+        computing = "; ".join(run_title(g[0]) + (f" (chain of {len(g)})" if len(g) > 1 else "") for g in groups)
+        show()
+
+    if not parallel:
         apply_threads(threads)
         done_iter = _sequential(store, configs, progress and main)
     else:
         done_iter = compute_runs(store.root, configs, workers=workers, heartbeat=heartbeat if progress else None)
     try:
+        if progress and main:
+            show()
         for done in done_iter:
             result.done.append(done)
-            bar.update()
+            clock.finished(done.config)
+            bar.update(round(clock.done) - bar.n)
             if not main:
                 continue
             if not done.ok:
                 bar.write(f"FAILED {done.config.run_id} {run_title(done.config)}: {done.error}", file=sys.stderr)
-            elif not progress:
+            elif progress:
+                show()
+            else:
                 took = "cached" if done.cached else f"{done.record['seconds']['total']:.1f} s"
                 say(f"{done.config.run_id} {run_title(done.config)}: top-1 {done.record['metrics']['top1']:.2%} "
-                    f"({took})", flush=True)
+                    f"({took})" + ("" if done.cached else f"; {clock.text()}"), flush=True)
     finally:
         bar.close()
     result.seconds = time.perf_counter() - start

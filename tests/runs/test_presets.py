@@ -51,7 +51,7 @@ def test_every_scale_above_smoke_keeps_the_papers_proportions(scale, model):
     examples = c.train_examples or presets.DATASETS[c.dataset].train_size
     fraction = c.rewind_step / (c.epochs * examples / 128)  # rewind_step counts iterations at batch 128
     paper = {"lenet300": 0.048, "resnet20": 0.048, "vgg16": 0.096, "resnet50": 0.2}[model]
-    assert fraction == pytest.approx(paper, abs=0.5 / (c.epochs * examples / 128))  # up to rounding to a step
+    assert fraction == pytest.approx(paper, abs=0.5 / (c.epochs * examples / 128) + 1e-12)  # up to rounding to a step
     assert c.ltr_rate == (0.5358 if model == "resnet50" else 0.2)
     assert default_seeds(scale) == (0, 1, 2)
 
@@ -76,7 +76,7 @@ def test_models_without_a_setting_at_a_scale_say_which_scale_has_one():
 def test_defaults_overrides_and_environment(monkeypatch):
     monkeypatch.delenv("CTS_SCALE", raising=False)
     c = base_config()
-    assert (c.model, c.dataset, c.train_examples) == ("lenet300", "fashion_mnist", 20_000)  # cpu: a third of the data
+    assert (c.model, c.dataset, c.train_examples) == ("lenet300", "fashion_mnist", 15_000)  # cpu: a quarter of the data
     # every model on Fashion-MNIST at smoke and cpu scale (the data this machine has), the paper's data at paper scale
     assert base_config("cpu", "resnet20").dataset == "fashion_mnist" == base_config("smoke", "vgg16").dataset
     assert base_config("paper", "resnet20").dataset == "cifar10" and base_config("paper", "resnet50").dataset == "imagenet"

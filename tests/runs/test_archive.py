@@ -1,0 +1,125 @@
+"""Committed run records (ctslib/runs/archive.py): packed tickets, stores reading them, stale ones refused."""
+
+import json
+
+import pytest
+import torch
+
+from helpers import needs_fashion_mnist
+from ctslib.cli import main
+from ctslib.runs import archive as A
+from ctslib.runs.presets import base_config
+from ctslib.runs.store import RunStore
+from ctslib.tickets import Ticket
+
+
+def smoke(**overrides):
+    return base_config("smoke", **{"method": "random", "density": 0.2, **overrides})
+
+
+def test_packed_ticket_round_trip(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    ticket = Ticket({"a.weight": torch.rand(7, 3, 3, 3, generator=g) < 0.3, "b.weight": torch.rand(13, generator=g) < 0.5,
+                     "c.weight": torch.zeros(2, 5, dtype=torch.bool)})
+    path = tmp_path / "t.npz"
+    A.save_packed(ticket, path)
+    back = A.load_packed(path)
+    assert back == ticket and list(back.masks) == list(ticket.masks)
+    assert all(m.dtype == torch.bool for m in back.masks.values())
+    big = Ticket({"w": torch.rand(300, 1000, generator=g) < 0.5})
+    A.save_packed(big, tmp_path / "big.npz")
+    assert A.load_packed(tmp_path / "big.npz") == big
+    assert (tmp_path / "big.npz").stat().st_size < 300_000 / 8 + 2000  # a bit per weight (random bits: no less)
+
+
+def test_packed_ticket_refuses_other_files(tmp_path):
+    import numpy as np
+    np.savez(tmp_path / "x.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a ctslib.packed-ticket/1 file"):
+        A.load_packed(tmp_path / "x.npz")
+
+
+@pytest.fixture
+def archived(tmp_path, one_thread):
+    """A smoke run computed in one store and committed to an archive."""
+    config = smoke()
+    source = RunStore(tmp_path / "source", archives=[])
+    record = source.get(config)
+    archive = A.Archive(tmp_path / "results" / "smoke")
+    archive.add(record, source.ticket(config))
+    return config, record, source.ticket(config), archive
+
+
+@needs_fashion_mnist
+def test_a_store_copies_an_archived_run_instead_of_computing_it(tmp_path, archived, monkeypatch):
+    config, record, ticket, archive = archived
+    from ctslib.runs import store as S
+    monkeypatch.setattr(S, "execute", lambda *a, **k: pytest.fail("the archived run was computed"))
+    store = RunStore(tmp_path / "fresh", archives=[archive])
+    assert store.has(config)
+    got = store.fetch(config)
+    assert got.source == "archive" and got.record == record
+    assert store.ticket(config) == ticket
+    assert store.fetch(config).source == "store"  # copied in: found in the store from then on
+
+
+@needs_fashion_mnist
+def test_a_stale_record_is_never_used_and_is_named(tmp_path, archived, capsys):
+    config, record, _, archive = archived
+    path = archive.record_path(config.run_id)
+    data = json.loads(path.read_text())
+    data["config"]["lr"] = 0.5  # as if ctslib had changed what this config means: it hashes elsewhere now
+    path.write_text(json.dumps(data))
+    assert archive.find(config) is None and not RunStore(tmp_path / "fresh", archives=[archive]).has(config)
+    assert [run_id for run_id, _ in archive.stale()] == [config.run_id]
+    assert "hashes to run id" in archive.stale()[0][1]
+    assert main(["results", "check", "--archive", str(archive.root)]) == 1
+    err = capsys.readouterr().err
+    assert config.run_id in err and "recompute them" in err
+
+
+@needs_fashion_mnist
+def test_a_record_without_its_ticket_is_stale(archived):
+    config, _, _, archive = archived
+    archive.ticket_path(config.run_id).unlink()
+    assert archive.find(config) is None
+    assert archive.stale() == [(config.run_id, "its ticket file is missing")]
+
+
+@needs_fashion_mnist
+def test_verify_recomputes_an_archived_run_identically(tmp_path, archived, capsys):
+    config, record, _, archive = archived
+    result = A.verify(archive, config, tmp_path / "work")
+    assert result["ok"] and result["same_ticket"] and result["top1_recomputed"] == record["metrics"]["top1"]
+    assert main(["results", "verify", "--archive", str(archive.root), "--sample", "1"]) == 0
+    assert "1 of 1 archived runs reproduced" in capsys.readouterr().out
+
+
+@needs_fashion_mnist
+def test_results_save_archives_a_figures_runs(tmp_path, monkeypatch, one_thread, capsys):
+    from ctslib.report.figures import FIGURES
+    store = tmp_path / "store"
+    configs = FIGURES["fig6"].configs(scale="smoke")
+    assert main(["--store", str(store), "results", "save", "--scale", "smoke", "--figures", "fig6",
+                 "--archive", str(tmp_path / "arch")]) == 1  # nothing computed yet: says what to run
+    assert "not finished in the store" in capsys.readouterr().out
+    s = RunStore(store, archives=[])
+    for c in configs[:2]:
+        s.get(c)
+    main(["--store", str(store), "results", "save", "--scale", "smoke", "--figures", "fig6", "--archive",
+          str(tmp_path / "arch")])
+    assert sorted(A.Archive(tmp_path / "arch").run_ids()) == sorted(c.run_id for c in configs[:2])
+
+
+def test_the_committed_results_match_this_ctslib():
+    """Every record under results/ stands for its run under the code as it is: a change to ctslib that changes
+    results must recompute those records (make reproduce-fig5) or remove them, visibly."""
+    problems = [f"{a.root / run_id}.json: {why}" for a in A.default_archives() for run_id, why in a.stale()]
+    assert not problems, "\n".join(problems)
+
+
+def test_cts_results_none_disables_the_archives(monkeypatch, tmp_path):
+    monkeypatch.setenv("CTS_RESULTS", "none")
+    assert A.default_archives() == [] and RunStore(tmp_path).archives == []
+    monkeypatch.setenv("CTS_RESULTS", str(tmp_path / "a"))
+    assert [a.root for a in A.default_archives()] == [tmp_path / "a"]
