@@ -45,7 +45,7 @@ from ..runs import presets
 from ..runs.config import RunConfig
 from ..runs.methods import METHODS, QUICK_FRACTION, is_quick
 from ..runs.store import RunStore
-from . import frames, plots, tables
+from . import frames, plots, reference, tables
 from .names import OBJECTIVE_TITLES, dataset_name, model_name, pct, pp, sparsity_label
 from .stats import accuracy_table, objective_means
 from .verdicts import sanity_results
@@ -237,6 +237,21 @@ def table2_runs(s: Setting) -> list[RunConfig]:
     return _unique(s.sweep(method="cts", objective="kl") + s.sweep(method="ltr"))
 
 
+# --- the authors' published runs of each figure (ctslib.report.reference) -----------------------------------
+
+FIG1_LINES = ["SNIP", "GraSP", "LTR", "magnitude", "random"]
+FIG2_LINES = ["CTS_KL", "CTS_L", "LTR", "SNIP", "GraSP", "SynFlow", "random"]
+
+
+def _authors_runs(model: str, lines: Sequence[str]) -> Callable[[], pd.DataFrame]:
+    return lambda: reference.authors_runs(model, names=list(lines))
+
+
+def _authors_objectives(model: str, at: str, objectives: Sequence[str],
+                        lines: Sequence[str]) -> Callable[[], pd.DataFrame]:
+    return lambda: reference.authors_objectives(model, at, tuple(objectives), tuple(lines))
+
+
 # --- readings: what a figure shows, in a sentence computed from its data ----------------------------------
 
 def _at(acc: pd.DataFrame, density: float, name: str) -> str:
@@ -325,6 +340,9 @@ class Figure:
     frame: str = "runs"                               # runs | objectives | layers
     scored_at: str = ""                               # objective figures: the weights they score on (init | rewind)
     objectives: tuple[str, ...] = ()                  # objective figures: their panels
+    authors: Callable[[], pd.DataFrame] | None = None  # the authors' published runs of this figure, if any
+    authors_view: Callable[[], Any] | None = None     # tables: the paper's numbers beside the authors' files
+    authors_model: str = "resnet20"                   # the model of those runs
     extra: dict[str, Any] = field(default_factory=dict)
 
     def setting(self, model: str | None = None, dataset: str | None = None, scale: str | None = None,
@@ -361,6 +379,38 @@ class Figure:
 
     def plot(self, df: pd.DataFrame) -> Any:
         return self.draw(df)
+
+    def authors_data(self) -> pd.DataFrame | None:
+        """The authors' published runs of this figure at paper scale (`reference`), or None if they have none."""
+        return self.authors() if self.authors is not None else None
+
+    def plot_authors(self) -> Any:
+        """The same figure drawn from the authors' published runs (paper scale; bands: their std over 3 seeds),
+        or None."""
+        if self.authors_view is not None:
+            return self.authors_view()
+        df = self.authors_data()
+        if df is None:
+            return None
+        fig = self.draw(df)
+        fig.suptitle(f"paper scale: {model_name(self.authors_model)} / CIFAR-10, the authors' published runs "
+                     f"(mean ± std over 3 seeds)", fontsize=10)
+        return fig
+
+    @property
+    def has_authors(self) -> bool:
+        return self.authors is not None or self.authors_view is not None
+
+    def authors_caption(self) -> str:
+        """The markdown over the authors' panel: what it is and where it comes from."""
+        if self.authors_view is not None:
+            return ("**The paper's table beside the authors' files.** The paper's numbers and the same points of the "
+                    "results the authors published with their code (ResNet-20 on CIFAR-10, 3 seeds: mean ± population "
+                    "std; `ctslib/report/reference/`). Where the two differ, both are shown as they are.")
+        return (f"**The paper's own runs.** The same figure from the results the authors published with their code "
+                f"({model_name(self.authors_model)} on CIFAR-10, Section V-A's 160 epochs, 3 seeds; bands: their "
+                f"population std; `ctslib/report/reference/`). Same methods, same colours: hold this build's panel "
+                f"above against it.")
 
     def caption(self, setting: Setting, df: pd.DataFrame | None = None) -> str:
         """The markdown under the figure: this build's scale, the paper's result, and (with `df`) the reading."""
@@ -410,22 +460,23 @@ _FIGURES = [
            "VGG-16 on CIFAR-10 at initialisation: tickets drawn by saliency pruning rarely outperform the baselines "
            "(LTR's ticket, magnitude pruning), even on the objectives they are designed to optimise. The paper gives "
            "no numbers.",
-           fig1_runs, four_of_grid, _objective_plot(("delta_loss", "grad_norm"),
-                                                    ["SNIP", "GraSP", "LTR", "magnitude", "random"]),
+           fig1_runs, four_of_grid, _objective_plot(("delta_loss", "grad_norm"), FIG1_LINES),
            read_objectives, paper_model="vgg16", frame="objectives", scored_at="init",
-           objectives=("delta_loss", "grad_norm")),
+           objectives=("delta_loss", "grad_norm"),
+           authors=_authors_objectives("vgg16", "init", ("delta_loss", "grad_norm"), FIG1_LINES),
+           authors_model="vgg16"),
     Figure("fig2", "Fig. 2: sparsity-accuracy trade-off, CTS vs LTR and pruning at initialisation",
            "ResNet-20 and VGG-16 on CIFAR-10, 160 epochs, 3 seeds: CTS outperforms LTR in the sparse regime and remains "
            "comparable throughout. ResNet-20 top-1 at 98.2 / 99.3 / 99.7% sparsity: CTS_KL 81.7 / 74.0 / 58.8%, LTR "
            "83.5 / 68.3 / 55.7% (Table II; the abstract's 74.0% vs 68.3%). At 1.44% density: SNIP 67.73%, GraSP "
            "62.59%, SynFlow 70.18%, CTS_KL 80.26%, LTR 80.90% (Table I). Dense ResNet-20: 92.12%.",
-           fig2_runs, full_grid,
-           lambda df: plots.accuracy_vs_density(df, order=["CTS_KL", "CTS_L", "LTR", "SNIP", "GraSP", "SynFlow",
-                                                           "random"]), read_fig2),
+           fig2_runs, full_grid, lambda df: plots.accuracy_vs_density(df, order=FIG2_LINES), read_fig2,
+           authors=_authors_runs("resnet20", FIG2_LINES + ["dense"])),
     Figure("fig3", "Fig. 3: the six CTS objectives",
            "ResNet-20 and VGG-16 on CIFAR-10: tickets drawn under R_-‖∇L‖, R_feature and R_grad cannot match those drawn "
            "under R_KL, R_ΔL and R_L; maximising the gradient norm is particularly weak. No numbers given.",
-           fig3_runs, many_runs_per_density, lambda df: plots.accuracy_vs_density(df, order=_CTS_LINES), read_fig3),
+           fig3_runs, many_runs_per_density, lambda df: plots.accuracy_vs_density(df, order=_CTS_LINES), read_fig3,
+           authors=_authors_runs("resnet20", _CTS_LINES)),
     Figure("fig4", "Fig. 4: sanity checks, first model",
            "ResNet-20 on CIFAR-10, 3 seeds: CTS_KL and CTS_L (at initialisation) consistently outperform their "
            "sanity-check ablations, especially in the sparse regime. No numbers given.",
@@ -446,21 +497,25 @@ _FIGURES = [
            "excel on both objectives, with orders of magnitude larger gradient norms (log scale); GRADBALANCE is more "
            "consistent than LAGRANGE.",
            fig7_runs, many_runs_per_density, _objective_plot(("task", "grad_norm"), _OBJECTIVE_LINES), read_objectives,
-           frame="objectives", scored_at="init", objectives=("task", "grad_norm")),
+           frame="objectives", scored_at="init", objectives=("task", "grad_norm"),
+           authors=_authors_objectives("resnet20", "init", ("task", "grad_norm"), _OBJECTIVE_LINES)),
     Figure("fig8", "Fig. 8: objective values at the rewind step",
            "ResNet-20 and VGG-16 on CIFAR-10, Quick CTS, every method at the rewind step: both versions of Quick CTS "
            "excel on all non-defective objectives (R_grad is the exception), GRADBALANCE more so than LAGRANGE; on "
            "ResNet-20, LTR is worse than all but random on every objective but R_-‖∇L‖.",
            fig8_runs, many_runs_per_density, _objective_plot(OBJECTIVES, _OBJECTIVE_LINES, ncols=3), read_objectives,
-           frame="objectives", scored_at="rewind", objectives=OBJECTIVES),
+           frame="objectives", scored_at="rewind", objectives=OBJECTIVES,
+           authors=_authors_objectives("resnet20", "rewind", OBJECTIVES, _OBJECTIVE_LINES)),
     Figure("table1", "Table I: methods at one high sparsity",
            "Table I, ResNet-20 on CIFAR-10 at 1.44% density (rewind k = 3000): the paper's columns are beside this "
            "build's.",
-           table1_runs, table1_densities, lambda df: plots.styled(tables.table1_frame(df)), read_table1),
+           table1_runs, table1_densities, lambda df: plots.styled(tables.table1_frame(df)), read_table1,
+           authors_view=lambda: plots.styled(tables.authors_table1())),
     Figure("table2", "Table II: CTS_KL vs LTR, accuracy and time",
            "Table II, ResNet-20 on CIFAR-10 (160 epochs; CTS_KL searches 160 epochs): the paper's numbers are beside "
            "this build's. ResNet-50 on ImageNet (Table II's lower half) is not run at this scale.",
-           table2_runs, table2_densities, lambda df: plots.styled(tables.table2_frame(df)), read_table2),
+           table2_runs, table2_densities, lambda df: plots.styled(tables.table2_frame(df)), read_table2,
+           authors_view=lambda: plots.styled(tables.authors_table2())),
 ]
 FIGURES: dict[str, Figure] = {f.name: f for f in _FIGURES}
 

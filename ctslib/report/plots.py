@@ -2,7 +2,8 @@
 matplotlib Figure, built without pyplot so a notebook shows it exactly once (as the cell's value).
 
 Lines are means over seeds; shaded bands are 95% confidence intervals of the mean (Student t over seeds),
-drawn wherever a point has two or more seeds, as in the paper's Figs. 2-5.
+drawn wherever a point has two or more seeds, as in the paper's Figs. 2-5. For the authors' published runs
+(`ctslib.report.reference`, rows with source 'authors') the band is their files' population std.
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def _lines(ax, df: pd.DataFrame, value: str, hue: str, order: Sequence[str] | No
         style = (styles or {}).get(name, {})
         c = style.pop("color", color(name, i))
         ax.plot(x, y, marker="o", ms=3.5, lw=1.6, color=c, label=name, **style)
-        if (s["n"] > 1).any():
+        if "source" in part and (part["source"] == "authors").all():  # published mean ± population std
+            std = part.groupby("density")[value].std(ddof=0).reindex(s["density"]).to_numpy() * scale
+            ax.fill_between(x, y - std, y + std, color=c, alpha=0.15, lw=0)
+        elif (s["n"] > 1).any():
             ax.fill_between(x, y - ci, y + ci, color=c, alpha=0.15, lw=0)
 
 
@@ -192,13 +196,14 @@ def _page_links(names: str) -> str:
 
 
 def styled(table: pd.DataFrame, caption: str | None = None, verdicts: bool = False, links: str | None = None):
-    """A table rendered as plain HTML (index hidden), for the book; `verdicts` colours a 'verdict' column,
-    `links` names a column of page names ('fig2, fig3') to turn into links."""
+    """A table rendered as plain HTML (index hidden), for the book; `verdicts` colours the verdict columns
+    ('verdict', 'verdict on theirs'), `links` names a column of page names ('fig2, fig3') to turn into links."""
     styler = table.style.hide(axis="index")
     if links and links in table:
         styler = styler.format(_page_links, subset=[links])
-    if verdicts and "verdict" in table:
-        styler = styler.map(lambda v: f"background-color: {VERDICT_COLORS.get(v, 'white')}", subset=["verdict"])
+    columns = [c for c in ("verdict", "verdict on theirs") if c in table]
+    if verdicts and columns:
+        styler = styler.map(lambda v: f"background-color: {VERDICT_COLORS.get(v, 'white')}", subset=columns)
     if caption:
         styler = styler.set_caption(caption)
     return styler.set_table_styles([{"selector": "td, th", "props": "padding: 2px 8px; text-align: left; "

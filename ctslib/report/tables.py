@@ -78,3 +78,43 @@ def _duration(seconds: float) -> str:
     if seconds is None or math.isnan(seconds):
         return "-"
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+# --- the paper's tables beside the authors' published runs (ctslib.report.reference) ----------------------------
+
+def _authors_point(summary: pd.DataFrame, name: str, density: float) -> str:
+    """'80.90 ± 0.69' at `density`; where the files have no run there, their two neighbouring densities."""
+    line = summary[summary["name"] == name]
+    row = line[(line["density"] - density).abs() < 1e-9]
+    if not row.empty:
+        return f"{100 * row['mean'].iloc[0]:.2f} ± {100 * row['std'].iloc[0]:.2f}"
+    denser, sparser = line[line["density"] > density], line[line["density"] < density]
+    if denser.empty or sparser.empty:
+        return "-"
+    a, b = denser.loc[denser["density"].idxmin()], sparser.loc[sparser["density"].idxmax()]
+    return (f"no run at {100 * density:.3g}%: {100 * a['mean']:.2f} ± {100 * a['std']:.2f} at {100 * a['density']:.3g}%, "
+            f"{100 * b['mean']:.2f} ± {100 * b['std']:.2f} at {100 * b['density']:.3g}%")
+
+
+def authors_table1() -> pd.DataFrame:
+    """Table I's top-1 column (ResNet-20 / CIFAR-10, 1.44% density) beside the same point of the authors' published
+    runs (mean ± population std over their 3 seeds)."""
+    from .reference import authors_runs, authors_summary
+    summary = authors_summary(authors_runs("resnet20"))
+    density = 0.8 ** 19
+    return pd.DataFrame([{"method": name, "paper: top-1 (%)": f"{paper[3]:.2f}",
+                          "authors' files: top-1 (%)": _authors_point(summary, name, density)}
+                         for name, paper in PAPER_TABLE1.items()])
+
+
+def authors_table2() -> pd.DataFrame:
+    """Table II's ResNet-20 rows (paper) beside the authors' published runs at the same densities."""
+    from .reference import authors_runs, authors_summary
+    summary = authors_summary(authors_runs("resnet20", names=["CTS_KL", "LTR"]))
+    rows = []
+    for sparsity, (cts, cts_min, ltr, ltr_min) in PAPER_TABLE2.items():
+        density = min(summary["density"].unique(), key=lambda d: abs((1 - d) - sparsity))
+        rows.append({"sparsity": f"{100 * sparsity:.1f}%", "density": f"{100 * density:.3g}%",
+                     "paper: CTS_KL (%)": f"{cts:.1f}", "authors' files: CTS_KL (%)": _authors_point(summary, "CTS_KL", density),
+                     "paper: LTR (%)": f"{ltr:.1f}", "authors' files: LTR (%)": _authors_point(summary, "LTR", density)})
+    return pd.DataFrame(rows)

@@ -207,8 +207,11 @@ def test_evaluate_keeps_going_when_a_check_fails():
     table = claims.evaluate("smoke", claims=[claims.Claim("X", "here", "a claim", "paper", "fig2", broken)])
     row = table.iloc[0]
     assert row["verdict"] == NOT_TESTED and "could not be checked: KeyError" in row["measured here"]
-    assert claims.summary(table, "smoke") == "**1 claims at scale `smoke`: 0 reproduced, 0 not reproduced, " \
-                                             "0 inconclusive, 1 not tested at this scale.**"
+    assert row["verdict on theirs"] == NOT_TESTED  # the same broken check on the authors' runs
+    assert claims.summary(table, "smoke") == (
+        "**1 claims at scale `smoke`: 0 reproduced, 0 not reproduced, 0 inconclusive, 1 not tested at this scale.**"
+        "\n\n**The same claims on the authors' published runs: 0 reproduced, 0 not reproduced, 0 inconclusive, 1 not "
+        "tested at this scale.**")
 
 
 def test_accuracy_table_is_densest_first():
