@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     results = sub.add_parser("results", help="the committed run records (results/): save, check, verify",
                              description="Run records committed with the repository (ctslib/runs/archive.py), which "
                                          "every run store reads instead of computing those runs. `save` copies a "
-                                         "figure's finished runs from the store into an archive folder; `check` "
+                                         "figure's finished runs that no other figure needs from the store into an "
+                                         "archive folder; `check` "
                                          "lists archived records that no longer match this ctslib's run ids; "
                                          "`verify` recomputes a random sample from scratch and compares.")
     _add_common(results)
@@ -413,8 +414,12 @@ def cmd_results(args: argparse.Namespace) -> int:
             raise UsageError(f"unknown figure(s) {', '.join(unknown)}; choose from: {', '.join(book.FIGURES)}")
         archive = Archive(args.archive or RESULTS_DIR / scale)
         store = RunStore(getattr(args, "store", None), archives=[])
-        configs = compute_order([c for n in args.figures for c in
-                                 book.FIGURES[n].configs(scale=scale, **({"model": args.model} if args.model else {}))])
+        model = {"model": args.model} if args.model else {}
+        configs = compute_order([c for n in args.figures for c in book.FIGURES[n].configs(scale=scale, **model)])
+        # a run another figure needs too stays with the runs a book computes (only what no other figure uses)
+        others = {c.run_id for n in book.FIGURES if n not in args.figures
+                  for c in book.FIGURES[n].configs(scale=scale, **model)}
+        configs = [c for c in configs if c.run_id not in others]
         saved = missing = 0
         for config in configs:
             if store.has(config):
@@ -434,7 +439,7 @@ def cmd_results(args: argparse.Namespace) -> int:
             print(f"{a.root / run_id}.json: {why}", file=sys.stderr)
         if bad:
             print(f"{len(bad)} of {total} archived records no longer stand for their run under this ctslib; "
-                  f"recompute them (e.g. make reproduce-fig5) or remove them", file=sys.stderr)
+                  f"recompute them (e.g. make reproduce-results) or remove them", file=sys.stderr)
             return 1
         print(f"{total} archived records in {', '.join(str(a.root) for a in archives) or 'no archive'}: all match "
               f"this ctslib's run ids")

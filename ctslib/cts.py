@@ -3,7 +3,8 @@
 Read beside the paper:
 - `alpha_logit` holds logit(alpha) for every prunable weight, as one flat vector of length d (views per
   layer), so the mask path is a handful of vector ops whatever the depth of the network.
-- `concrete_mask` is eq. (8): s = sigmoid((alpha_logit + eps) / tau), eps ~ logistic(0, 1).
+- `concrete_mask` is eq. (8): s = sigmoid((alpha_logit + eps) / tau), eps ~ logistic(0, 1) (or, as a named
+  setting, the authors' code's sigmoid(alpha_logit + eps / tau): `SearchSettings.concrete_form`).
 - `sparsity_loss` is eq. (10) with E||m||_0 = sum(alpha) (eq. 3). Its gradient is analytic:
   d L_sparsity / d alpha_logit = sigmoid'(alpha_logit) / (kappa d), so each step needs one backward.
 - `gradbalance_step` is Algorithm 2, `lagrange_step` Algorithm 1, `search` the loop of Algorithm 3
@@ -35,6 +36,12 @@ from .tickets import Ticket, check_density, prunable_names
 
 Step = Literal["gradbalance", "lagrange"]
 STEPS = ("gradbalance", "lagrange")
+# The Concrete sample: the paper's eq. (8), s = sigmoid((alpha_logit + eps) / tau), or the authors' public code's
+# s = sigmoid(alpha_logit + eps / tau) (there a weight with alpha_logit = logit(kappa) is kept with probability
+# sigmoid(tau logit kappa), not kappa: the code's sample is less sparse than alpha says).
+CONCRETE_FORMS = ("paper", "authors_code")
+# Where GRADBALANCE's smoothed lambda starts: 0 (ctslib), or the first lambda_target (the authors' code).
+LAMBDA_STARTS = ("zero", "first_target")
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class SearchSettings:
     eta: float = 0.7               # EMA smoothing of lambda; not given in the paper, chosen by scripts/gradbalance_eta.py
     lagrange_lr: float = 1.0       # LAGRANGE: learning rate of the multiplier's Adam ascent; the best of a sweep
     #                                (scripts/lagrange_lr.py; not given in the paper); dropped 10x with `lr`
+    concrete_form: str = "paper"   # the Concrete sample: eq. (8), or the authors' code's (CONCRETE_FORMS)
+    lam_start: str = "zero"        # GRADBALANCE's lambda before its first step (LAMBDA_STARTS)
 
     def __post_init__(self) -> None:
         if self.step not in STEPS:
@@ -57,6 +66,14 @@ class SearchSettings:
             raise ValueError(f"tau must be > 0, got {self.tau}")
         if not 0 <= self.eta < 1:
             raise ValueError(f"eta must be in [0, 1), got {self.eta}")
+        if self.concrete_form not in CONCRETE_FORMS:
+            raise ValueError(f"unknown concrete_form {self.concrete_form!r}; choose one of: {', '.join(CONCRETE_FORMS)}")
+        if self.lam_start not in LAMBDA_STARTS:
+            raise ValueError(f"unknown lam_start {self.lam_start!r}; choose one of: {', '.join(LAMBDA_STARTS)}")
+        if not self.kappa_eff_factor >= 1:
+            raise ValueError(f"kappa_eff_factor must be >= 1 (kappa_eff = factor x kappa), got {self.kappa_eff_factor}")
+        if not 0 < self.lr_drop_at <= 1:
+            raise ValueError(f"lr_drop_at must be in (0, 1], a fraction of the search steps, got {self.lr_drop_at}")
 
 
 @dataclass
@@ -89,18 +106,28 @@ NOISE_CLAMP = 1e-6  # u ~ U(0, 1) is clamped to [1e-6, 1 - 1e-6] before logit(u)
 
 
 def concrete_mask(alpha_logit: torch.Tensor, tau: float, generator: torch.Generator | None = None, *,
-                  out: torch.Tensor | None = None) -> torch.Tensor:
-    """Eq. (8): a soft mask s = sigmoid((alpha_logit + eps) / tau) with eps = logit(u) ~ logistic(0, 1).
+                  out: torch.Tensor | None = None, form: str = "paper") -> torch.Tensor:
+    """Eq. (8): a soft mask s = sigmoid((alpha_logit + eps) / tau) with eps = logit(u) ~ logistic(0, 1); with
+    form='authors_code', s = sigmoid(alpha_logit + eps / tau) (CONCRETE_FORMS).
 
     With `out` (a tensor shaped like alpha_logit) the mask is written there in place, outside autograd: the
-    search's hot path, which applies ds/d alpha_logit = s (1 - s) / tau itself. Both forms draw the same u.
+    search's hot path, which applies ds/d alpha_logit = s (1 - s) * `mask_gain` itself. Both forms draw the same u.
     """
+    if form not in CONCRETE_FORMS:
+        raise ValueError(f"unknown concrete form {form!r}; choose one of: {', '.join(CONCRETE_FORMS)}")
     if out is None:
         eps = torch.rand(alpha_logit.shape, device=alpha_logit.device, generator=generator).logit_(NOISE_CLAMP)
-        return torch.sigmoid((alpha_logit + eps) / tau)
+        return torch.sigmoid((alpha_logit + eps) / tau if form == "paper" else alpha_logit + eps / tau)
     with torch.no_grad():
         out.uniform_(generator=generator).logit_(NOISE_CLAMP)
-        return out.add_(alpha_logit).div_(tau).sigmoid_()
+        if form == "paper":
+            return out.add_(alpha_logit).div_(tau).sigmoid_()
+        return out.div_(tau).add_(alpha_logit).sigmoid_()
+
+
+def mask_gain(tau: float, form: str = "paper") -> float:
+    """ds/d alpha_logit = s (1 - s) * gain: 1 / tau for eq. (8), 1 for the authors' code's form."""
+    return 1 / tau if form == "paper" else 1.0
 
 
 def sparsity_loss(alpha_logit: torch.Tensor, kappa: float, *,
@@ -189,11 +216,11 @@ class ConcreteSearch:
         The gradient is a work buffer of the search, overwritten by the next step (clone it to keep it).
         """
         teacher = self.objective.teacher(self.net, x, y)
-        tau = self.settings.tau
-        concrete_mask(self.alpha_logit.detach(), tau, self.generator, out=self._s)
+        tau, form = self.settings.tau, self.settings.concrete_form
+        concrete_mask(self.alpha_logit.detach(), tau, self.generator, out=self._s, form=form)
         r_b = self.objective(self.net, self._s_masks, x, y, teacher)
-        # dR/d alpha_logit = dR/ds * s (1 - s) / tau; the 1/tau enters as the seed of the backward pass
-        grads = torch.autograd.grad(r_b, self._s_leaves, grad_outputs=torch.full_like(r_b, 1 / tau),
+        # dR/d alpha_logit = dR/ds * s (1 - s) * gain (1/tau); the gain enters as the seed of the backward pass
+        grads = torch.autograd.grad(r_b, self._s_leaves, grad_outputs=torch.full_like(r_b, mask_gain(tau, form)),
                                     allow_unused=True, materialize_grads=True)
         for g_s, s_part, g_part in zip(grads, self._s_parts, self._g_parts):  # g = dR/ds * s (1 - s), into _g
             torch.ops.aten.sigmoid_backward.grad_input(g_s, s_part, grad_input=g_part)
@@ -223,7 +250,10 @@ class ConcreteSearch:
         """Algorithm 2, steps 4-10 (branch-free, so no device-host sync); `out` may be g_objective itself."""
         ratio = torch.linalg.vector_norm(g_objective) / torch.linalg.vector_norm(g_sparsity).clamp_min(1e-30)
         lam_target = torch.where(l_sparsity > 0, ratio, 0.0)
-        self.lam = torch.lerp(lam_target, self.lam, self.settings.eta)  # eta * lam + (1 - eta) * lam_target
+        if self.steps_done == 0 and self.settings.lam_start == "first_target":
+            self.lam = lam_target  # the authors' code: smoothing starts from the first target, not from 0
+        else:
+            self.lam = torch.lerp(lam_target, self.lam, self.settings.eta)  # eta * lam + (1 - eta) * lam_target
         return torch.addcmul(g_objective, g_sparsity, self.lam, out=out)
 
     def drop_learning_rates_when_due(self) -> None:

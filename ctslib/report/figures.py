@@ -15,7 +15,7 @@ Choices (the paper leaves them open or the CPU budget forces them):
 - Densities are powers of LTR's keep fraction, 0.8^n, so one LTR chain serves every density; the
   paper's own densities are on that grid (Table I's 1.44% = 0.8^19, Table II's 98.2/99.3/99.7%
   sparsity = 0.8^18, 0.8^22, 0.8^26). The grids are the presets' (`ctslib.runs.presets`): at cpu scale
-  LeNet's grid reaches 0.8^40, where LTR has lost ~38 pp, and Table II takes the densities where LeNet's
+  LeNet's grid reaches 0.8^40, where LTR has lost ~49 pp, and Table II takes the densities where LeNet's
   LTR has lost what ResNet-20's has at the paper's three sparsities (the claims' regimes, `verdicts.regimes`).
 - The schedules keep the paper's proportions at every scale above smoke (`presets.protocol`): CTS searches
   as many epochs as the ticket trains, Quick CTS 1/8 of that, the rewind point at ~5% (VGG-16 ~10%) of
@@ -28,7 +28,7 @@ Choices (the paper leaves them open or the CPU budget forces them):
 - Smoke and cpu scale use Fashion-MNIST for every model (CIFAR-10 cannot be downloaded on the
   development machine); ResNet-20 runs on a subset there at two densities (Fig. 5, 3 seeds: 42 runs of 2-4 min,
   more than the cold book's budget, so they are committed under results/cpu and read, `ctslib.runs.archive`;
-  `make reproduce-fig5` recomputes them).
+  `make reproduce-results` recomputes them).
 """
 
 from __future__ import annotations
@@ -233,8 +233,98 @@ def table1_runs(s: Setting) -> list[RunConfig]:
 
 
 def table2_runs(s: Setting) -> list[RunConfig]:
-    """CTS_KL and LTR at three densities (paper: 98.2, 99.3 and 99.7% sparsity; cpu: LeNet's LTR at -6, -17, -38 pp)."""
+    """CTS_KL and LTR at three densities (paper: 98.2, 99.3 and 99.7% sparsity; cpu: LeNet's LTR at -6, -17, -49 pp)."""
     return _unique(s.sweep(method="cts", objective="kl") + s.sweep(method="ltr"))
+
+
+# --- what the paper leaves open: CTS_KL under each open choice -------------------------------------------------
+
+# choice: (the field, its values: the paper's (or ctslib's, where the paper gives none) first). Search length and
+# rewind point are multiples of the preset's (at cpu and paper scale the paper's: as long as training, ~5% of it);
+# the rest are RunConfig fields (SearchSettings).
+OPEN_CHOICES: dict[str, tuple[str, tuple]] = {
+    "Concrete form": ("concrete_form", ("paper", "authors_code")),
+    "η (GRADBALANCE's smoothing)": ("eta", (0.7, 0.9, 0.99)),
+    "search length (× the training epochs)": ("search_fraction", (1.0, 1 / 8, 1 / 2, 2.0)),  # x the preset's
+    "κ_eff / κ": ("kappa_eff_factor", (1.1, 1.0)),
+    "τ (Concrete temperature)": ("tau", (2 / 3, 0.5, 1.0)),
+    "rewind point (fraction of training)": ("rewind_fraction", (None, 0.0, 2.0)),
+}
+
+
+def open_fields(s: Setting, field_: str, value: Any) -> dict[str, Any]:
+    """The config fields of one open choice's value (search length and rewind point relative to the preset's)."""
+    base = s.base()
+    if field_ == "search_fraction":  # 1.0: the preset's search (the paper's: as long as training)
+        return {} if value == 1.0 else {"search_epochs": base.search_epochs * value}
+    if field_ == "rewind_fraction":  # None: the preset's k; 0: at initialisation; 2.0: twice the preset's k
+        return {} if value is None else {"rewind_step": round(base.rewind_step * value)}
+    return {field_: value}
+
+
+def open_variants(s: Setting) -> list[tuple[str, Any, RunConfig]]:
+    """(choice, value, config) for every run of the page: CTS_KL (GRADBALANCE) at each value of each choice, at
+    the setting's densities and seeds; the paper's values share one set of runs."""
+    out = []
+    for choice, (field_, values) in OPEN_CHOICES.items():
+        for value in values:
+            for c in s.sweep(method="cts", objective="kl", **open_fields(s, field_, value)):
+                out.append((choice, value, c))
+    return out
+
+
+def open_runs(s: Setting) -> list[RunConfig]:
+    return _unique(c for _, _, c in open_variants(s))
+
+
+def open_densities(scale: str, model: str) -> tuple[float, ...]:
+    return presets.on_grid(presets.OPEN_ROUNDS[scale], scale, model)
+
+
+def open_frame(s: Setting, df: pd.DataFrame, store: RunStore | None) -> pd.DataFrame:
+    """The page's runs, one row per (choice, value, run), with the expected density after the search over the
+    target kappa_eff (`tracking`)."""
+    store = store or RunStore()
+    by_id = df.drop_duplicates("run_id").set_index("run_id")
+    rows = []
+    for choice, value, c in open_variants(s):
+        if c.run_id not in by_id.index:
+            continue
+        row = by_id.loc[c.run_id].to_dict()
+        info = store.get(c, compute=False).get("info", {})
+        final = info.get("final_expected_density")
+        rows.append({**row, "run_id": c.run_id, "choice": choice, "value": _open_value(choice, value, c),
+                     "is_default": value == OPEN_CHOICES[choice][1][0],
+                     "tracking": final / (c.kappa_eff_factor * c.density) if final is not None else math.nan})
+    return pd.DataFrame(rows)
+
+
+def _open_value(choice: str, value: Any, c: RunConfig) -> str:
+    field_ = OPEN_CHOICES[choice][0]
+    if field_ == "rewind_fraction":
+        return f"k = {c.rewind_step}"
+    if field_ == "search_fraction":
+        return {1 / 8: "Quick (1/8)", 1 / 2: "Half (1/2)", 1.0: "full (1)", 2.0: "2x"}[value]
+    if field_ == "tau":
+        return f"{value:.3g}"
+    return str(value)
+
+
+def read_open(df: pd.DataFrame) -> str:
+    """Per choice: each value's top-1 minus the paper's value's, paired by seed and averaged over the densities."""
+    from .verdicts import Effect
+    parts = []
+    for choice, g in df.groupby("choice", sort=False):
+        base = g[g["is_default"]].groupby("seed")["top1"].mean()
+        base_name = g[g["is_default"]]["value"].iloc[0] if g["is_default"].any() else "?"
+        diffs = []
+        for value, v in g[~g["is_default"]].groupby("value", sort=False):
+            effect = Effect.of((v.groupby("seed")["top1"].mean() - base).dropna())
+            diffs.append(f"{value} {effect.text()}")
+        track = g.groupby("value", sort=False)["tracking"].mean()
+        parts.append(f"{choice} (vs {base_name}): " + ", ".join(diffs) + "; E[density]/κ_eff after the search "
+                     + ", ".join(f"{k} {v:.2f}" for k, v in track.items()))
+    return "Top-1 change from the default, mean over the densities [95% CI over seeds]: " + "; ".join(parts) + "."
 
 
 # --- the authors' published runs of each figure (ctslib.report.reference) -----------------------------------
@@ -337,7 +427,7 @@ class Figure:
     paper_model: str = "resnet20"                     # the model at paper scale
     cpu_model: str = "lenet300"                       # the model at smoke and cpu scale
     seeds: Callable[[str, str], tuple[int, ...]] = preset_seeds
-    frame: str = "runs"                               # runs | objectives | layers
+    frame: str = "runs"                               # runs | objectives | layers | open
     scored_at: str = ""                               # objective figures: the weights they score on (init | rewind)
     objectives: tuple[str, ...] = ()                  # objective figures: their panels
     authors: Callable[[], pd.DataFrame] | None = None  # the authors' published runs of this figure, if any
@@ -375,6 +465,8 @@ class Figure:
                                            self.objectives, compute=compute, progress=bool(progress))
         if self.frame == "layers":
             return frames.layer_frame(configs, store, compute=compute)
+        if self.frame == "open":
+            return open_frame(setting, frames.collect(configs, store, compute=compute, progress=progress), store)
         return frames.collect(configs, store, compute=compute, progress=progress)
 
     def plot(self, df: pd.DataFrame) -> Any:
@@ -511,6 +603,11 @@ _FIGURES = [
            "build's.",
            table1_runs, table1_densities, lambda df: plots.styled(tables.table1_frame(df)), read_table1,
            authors_view=lambda: plots.styled(tables.authors_table1())),
+    Figure("open", "What the paper leaves open: CTS_KL under each open choice",
+           "The paper fixes τ = 2/3, κ_eff = 1.1κ, the search as long as training and Adam at 0.1 with a 10x drop "
+           "at 90%; it gives no η and its authors' public code draws s = sigmoid(α_logit + ε/τ) instead of eq. (8)'s "
+           "sigmoid((α_logit + ε)/τ), smooths λ with η = 0.99 and drops the search's learning rate at 88%. No numbers.",
+           open_runs, open_densities, lambda df: plots.open_choices(df), read_open, frame="open"),
     Figure("table2", "Table II: CTS_KL vs LTR, accuracy and time",
            "Table II, ResNet-20 on CIFAR-10 (160 epochs; CTS_KL searches 160 epochs): the paper's numbers are beside "
            "this build's. ResNet-50 on ImageNet (Table II's lower half) is not run at this scale.",

@@ -185,6 +185,39 @@ def objectives_vs_density(values: pd.DataFrame, objectives: Sequence[str], title
     return fig
 
 
+def open_choices(df: pd.DataFrame, title: str | None = None) -> Figure:
+    """One column per open choice of the search: top-1 (%) at each of its values (the default first, marked *),
+    one line per density with 95% CI bars over seeds (top row), and the expected density after the search over
+    the target kappa_eff (bottom row; 1 = on target)."""
+    choices = list(dict.fromkeys(df["choice"]))
+    fig = ReportFigure(figsize=(2.6 * max(len(choices), 1), 5.4), layout="constrained")
+    axes = fig.subplots(2, max(len(choices), 1), squeeze=False)
+    densities = sorted(set(df["density"]), reverse=True)
+    for j, choice in enumerate(choices):
+        part = df[df["choice"] == choice]
+        values = list(dict.fromkeys(part["value"]))
+        labels = [v + (" *" if part[part["value"] == v]["is_default"].any() else "") for v in values]
+        for i, density in enumerate(densities):
+            at = part[part["density"] == density]
+            for row, (metric, scale) in enumerate((("top1", 100.0), ("tracking", 1.0))):
+                s = summarize(at, metric, ["value"]).set_index("value").reindex(values)
+                axes[row, j].errorbar(np.arange(len(values)) + 0.08 * (i - (len(densities) - 1) / 2),
+                                      s["mean"] * scale, yerr=s["ci"].fillna(0) * scale, marker="o", ms=4, capsize=2,
+                                      lw=1.2, color=color(f"density {i}", i),
+                                      label=f"{100 * density:.3g}% density" if (row, j) == (0, 0) else None)
+        for row in (0, 1):
+            axes[row, j].set_xticks(range(len(values)), labels, rotation=30, ha="right", fontsize=8)
+            axes[row, j].grid(True, axis="y", alpha=0.3)
+        axes[1, j].axhline(1.0, color="grey", lw=0.8, ls="--")
+        axes[0, j].set_title(choice, fontsize=9)
+    axes[0, 0].set_ylabel("test accuracy (top-1, %)")
+    axes[1, 0].set_ylabel("E[density] / κ_eff after the search")
+    fig.legend(loc="outside lower center", ncol=len(densities), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 VERDICT_COLORS = {"reproduced": "#d9f2d9", "not reproduced": "#f8d7d7", "inconclusive": "#fdf0c8",
                   "not tested at this scale": "#eeeeee"}
 

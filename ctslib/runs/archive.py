@@ -7,7 +7,7 @@
     archive.stale()               # records whose config no longer hashes to their run id under this ctslib
 
 Some runs cost more than a cold book build can pay on a laptop (ResNet-20 at cpu scale: ~2-4 min each, 42 for
-Fig. 5). They are computed once (`make reproduce-fig5`), committed under `results/<name>/` and read by every
+Fig. 5). They are computed once (`make reproduce-results`), committed under `results/<name>/` and read by every
 run store (`RunStore.fetch` copies an archived run into the store instead of computing it): `<run_id>.json` is
 the run's record, exactly as the store wrote it, and `<run_id>.npz` its ticket with every mask bit-packed
 (`numpy.packbits`; loaded without pickle), ~34 KB for ResNet-20 instead of 270 KB.

@@ -29,7 +29,8 @@ from .methods import METHODS, label
 RESULTS_VERSION = 2
 
 # Config fields the rewind point does not depend on (everything else does; a new field is kept by default).
-NOT_REWIND_FIELDS = ("method", "density", "objective", "step", "search_epochs", "lagrange_lr", "ltr_rate",
+NOT_REWIND_FIELDS = ("method", "density", "objective", "step", "search_epochs", "lagrange_lr", "tau", "eta",
+                     "kappa_eff_factor", "concrete_form", "lam_start", "search_lr_drop_at", "ltr_rate",
                      "synflow_rounds", "ablation", "test_examples")
 # Config fields a chain of tickets (LTR's rounds) does not depend on.
 NOT_CHAIN_FIELDS = ("density", "ablation", "test_examples")
@@ -50,6 +51,14 @@ class RunConfig:
     step: str = "gradbalance"        # CTS gradient step: gradbalance | lagrange
     search_epochs: float = 3.0       # CTS: epochs of ticket search (paper: = training epochs; Quick CTS: 1/8)
     lagrange_lr: float = SearchSettings.lagrange_lr  # CTS with step lagrange: the multiplier's learning rate
+    # CTS, the choices the paper leaves open or its authors' code makes differently (SearchSettings; the paper's
+    # values by default; "What the paper leaves open" in the book measures them):
+    tau: float = SearchSettings.tau                   # Concrete temperature
+    eta: float = SearchSettings.eta                   # GRADBALANCE's smoothing of lambda
+    kappa_eff_factor: float = SearchSettings.kappa_eff_factor  # GRADBALANCE enforces kappa_eff = factor x kappa
+    concrete_form: str = SearchSettings.concrete_form  # paper | authors_code
+    lam_start: str = SearchSettings.lam_start          # zero | first_target
+    search_lr_drop_at: float = SearchSettings.lr_drop_at  # the search's 10x learning-rate drop, fraction of its steps
     rewind_step: int = 469           # k, iterations at batch 128 (0: draw at initialisation)
     epochs: int = 20                 # T, whole training schedule in epochs
     batch_size: int = 128
@@ -91,6 +100,7 @@ class RunConfig:
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if not self.lagrange_lr > 0:
             raise ValueError(f"lagrange_lr must be > 0, got {self.lagrange_lr}")
+        self.search_settings  # validates tau, eta, kappa_eff_factor, concrete_form, lam_start, search_lr_drop_at
         if not 0 < self.ltr_rate < 1:
             raise ValueError(f"ltr_rate must be in (0, 1), got {self.ltr_rate}")
         Schedule(**self.schedule_kwargs())  # validates epochs and batch size
@@ -103,6 +113,13 @@ class RunConfig:
     @property
     def schedule(self) -> Schedule:
         return Schedule(**self.schedule_kwargs())
+
+    @property
+    def search_settings(self) -> SearchSettings:
+        """CTS's hyperparameters for this run (the paper's, but for the fields set otherwise)."""
+        return SearchSettings(step=self.step, lagrange_lr=self.lagrange_lr, tau=self.tau, eta=self.eta,
+                              kappa_eff_factor=self.kappa_eff_factor, concrete_form=self.concrete_form,
+                              lam_start=self.lam_start, lr_drop_at=self.search_lr_drop_at)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -133,7 +150,14 @@ class RunConfig:
 
 # Fields that decide a run's outcome only for some runs, and are part of its identity only there (so adding one
 # leaves every other run's id as it was).
-APPLIES = {"lagrange_lr": lambda c: c.method == "cts" and c.step == "lagrange"}
+# The open choices of the search count only for CTS runs that set them away from the paper's value (so every run
+# computed before they existed keeps its id).
+SEARCH_CHOICES = {"tau": SearchSettings.tau, "eta": SearchSettings.eta,
+                  "kappa_eff_factor": SearchSettings.kappa_eff_factor, "concrete_form": SearchSettings.concrete_form,
+                  "lam_start": SearchSettings.lam_start, "search_lr_drop_at": SearchSettings.lr_drop_at}
+APPLIES = {"lagrange_lr": lambda c: c.method == "cts" and c.step == "lagrange",
+           **{name: (lambda c, name=name, default=default: c.method == "cts" and getattr(c, name) != default)
+              for name, default in SEARCH_CHOICES.items()}}
 
 
 def _key(config: RunConfig, drop: Iterable[str]) -> str:

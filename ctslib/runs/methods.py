@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .. import pruners
-from ..cts import ConcreteSearch, SearchResult, SearchSettings, all_reduce_mean, run
+from ..cts import ConcreteSearch, SearchResult, all_reduce_mean, run
 from ..data import ImageData
 from ..objectives import get_objective
 from ..tickets import Ticket, prunable_parameters
@@ -162,7 +162,7 @@ def draw_cts(ctx: DrawContext) -> Drawn:
     batches = ctx.batches(False)
     steps_per_epoch = len(batches)
     cts = ConcreteSearch(ctx.model, cfg.density, cfg.objective, search_steps(cfg, steps_per_epoch),
-                         SearchSettings(step=cfg.step, lagrange_lr=cfg.lagrange_lr), generator=ctx.generator)
+                         cfg.search_settings, generator=ctx.generator)
     passes = 0
     if ctx.resume is not None:
         cts.load_state_dict(ctx.resume["search"])

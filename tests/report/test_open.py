@@ -1,0 +1,31 @@
+"""The page "What the paper leaves open": one choice changed at a time from the defaults, the defaults shared."""
+
+from dataclasses import fields
+
+from ctslib.report.figures import FIGURES, OPEN_CHOICES, open_variants
+from ctslib.runs.config import RunConfig
+
+
+def test_each_variant_changes_one_choice_from_the_shared_default():
+    s = FIGURES["open"].setting(scale="cpu")
+    default = {(c.density, c.seed): c for choice, value, c in open_variants(s) if value == OPEN_CHOICES[choice][1][0]}
+    assert len({c.run_id for c in default.values()}) == len(s.densities) * len(s.seeds) == 6  # one set of runs
+    for choice, value, c in open_variants(s):
+        base = default[(c.density, c.seed)]
+        changed = [f.name for f in fields(RunConfig) if getattr(c, f.name) != getattr(base, f.name)]
+        if value == OPEN_CHOICES[choice][1][0]:
+            assert changed == []
+        else:
+            assert len(changed) == 1, (choice, value, changed)
+    assert len(FIGURES["open"].configs(s)) == 6 * 12  # the default + 11 variants, 2 densities x 3 seeds
+
+
+def test_the_page_sits_in_the_highly_sparse_regime_at_cpu_scale():
+    s = FIGURES["open"].setting(scale="cpu")
+    assert s.densities == (0.8 ** 32, 0.8 ** 36) and s.seeds == (0, 1, 2)
+    by = {(ch, v): c for ch, v, c in open_variants(s) if c.seed == 0 and c.density == s.densities[0]}
+    base = s.base()
+    assert by[("search length (× the training epochs)", 1 / 8)].search_epochs == base.epochs / 8  # Quick CTS
+    assert by[("rewind point (fraction of training)", 0.0)].rewind_step == 0
+    assert by[("rewind point (fraction of training)", 2.0)].rewind_step == 2 * base.rewind_step
+    assert by[("Concrete form", "authors_code")].search_settings.concrete_form == "authors_code"
