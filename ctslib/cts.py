@@ -42,6 +42,9 @@ STEPS = ("gradbalance", "lagrange")
 CONCRETE_FORMS = ("paper", "authors_code")
 # Where GRADBALANCE's smoothed lambda starts: 0 (ctslib), or the first lambda_target (the authors' code).
 LAMBDA_STARTS = ("zero", "first_target")
+# How LAGRANGE's multiplier ascends: Adam (ctslib, its rate swept by scripts/lagrange_lr.py) or plain SGD (the
+# authors' code, at 1e-2 x the mask's learning rate: lagrange_lr=1e-3); either is dropped 10x with the mask's rate.
+LAGRANGE_OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class SearchSettings:
     #                                (scripts/lagrange_lr.py; not given in the paper); dropped 10x with `lr`
     concrete_form: str = "paper"   # the Concrete sample: eq. (8), or the authors' code's (CONCRETE_FORMS)
     lam_start: str = "zero"        # GRADBALANCE's lambda before its first step (LAMBDA_STARTS)
+    lagrange_optimizer: str = "adam"  # LAGRANGE: the multiplier's ascent (LAGRANGE_OPTIMIZERS)
 
     def __post_init__(self) -> None:
         if self.step not in STEPS:
@@ -68,6 +72,9 @@ class SearchSettings:
             raise ValueError(f"eta must be in [0, 1), got {self.eta}")
         if self.concrete_form not in CONCRETE_FORMS:
             raise ValueError(f"unknown concrete_form {self.concrete_form!r}; choose one of: {', '.join(CONCRETE_FORMS)}")
+        if self.lagrange_optimizer not in LAGRANGE_OPTIMIZERS:
+            raise ValueError(f"unknown lagrange_optimizer {self.lagrange_optimizer!r}; choose one of: "
+                             f"{', '.join(LAGRANGE_OPTIMIZERS)}")
         if self.lam_start not in LAMBDA_STARTS:
             raise ValueError(f"unknown lam_start {self.lam_start!r}; choose one of: {', '.join(LAMBDA_STARTS)}")
         if not self.kappa_eff_factor >= 1:
@@ -194,7 +201,9 @@ class ConcreteSearch:
         self.trace = torch.zeros(total_steps, 3, device=device)  # R_b, E[density], lambda; no host sync per step
         if settings.step == "lagrange":
             self.lam_param = torch.zeros((), device=device, requires_grad=True)
-            self.lam_optimizer = torch.optim.Adam([self.lam_param], lr=settings.lagrange_lr)
+            self.lam_optimizer = (torch.optim.Adam([self.lam_param], lr=settings.lagrange_lr)
+                                  if settings.lagrange_optimizer == "adam" else
+                                  torch.optim.SGD([self.lam_param], lr=settings.lagrange_lr))
         # Work buffers of length d, allocated once: every step overwrites them in place. (On CPU a fresh
         # d-sized tensor per op costs more in page faults than the op itself; see benchmarks/README.md.)
         self._s = torch.empty_like(self.alpha_logit, requires_grad=False)  # s; after the backward, g_sparsity

@@ -30,8 +30,8 @@ RESULTS_VERSION = 2
 
 # Config fields the rewind point does not depend on (everything else does; a new field is kept by default).
 NOT_REWIND_FIELDS = ("method", "density", "objective", "step", "search_epochs", "lagrange_lr", "tau", "eta",
-                     "kappa_eff_factor", "concrete_form", "lam_start", "search_lr_drop_at", "ltr_rate",
-                     "synflow_rounds", "ablation", "test_examples")
+                     "kappa_eff_factor", "concrete_form", "lam_start", "search_lr_drop_at", "lagrange_optimizer",
+                     "ltr_rate", "synflow_rounds", "ablation", "test_examples")
 # Config fields a chain of tickets (LTR's rounds) does not depend on.
 NOT_CHAIN_FIELDS = ("density", "ablation", "test_examples")
 
@@ -59,6 +59,7 @@ class RunConfig:
     concrete_form: str = SearchSettings.concrete_form  # paper | authors_code
     lam_start: str = SearchSettings.lam_start          # zero | first_target
     search_lr_drop_at: float = SearchSettings.lr_drop_at  # the search's 10x learning-rate drop, fraction of its steps
+    lagrange_optimizer: str = SearchSettings.lagrange_optimizer  # LAGRANGE's ascent: adam | sgd (the authors' code)
     rewind_step: int = 469           # k, iterations at batch 128 (0: draw at initialisation)
     epochs: int = 20                 # T, whole training schedule in epochs
     batch_size: int = 128
@@ -119,7 +120,8 @@ class RunConfig:
         """CTS's hyperparameters for this run (the paper's, but for the fields set otherwise)."""
         return SearchSettings(step=self.step, lagrange_lr=self.lagrange_lr, tau=self.tau, eta=self.eta,
                               kappa_eff_factor=self.kappa_eff_factor, concrete_form=self.concrete_form,
-                              lam_start=self.lam_start, lr_drop_at=self.search_lr_drop_at)
+                              lam_start=self.lam_start, lr_drop_at=self.search_lr_drop_at,
+                              lagrange_optimizer=self.lagrange_optimizer)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -156,6 +158,8 @@ SEARCH_CHOICES = {"tau": SearchSettings.tau, "eta": SearchSettings.eta,
                   "kappa_eff_factor": SearchSettings.kappa_eff_factor, "concrete_form": SearchSettings.concrete_form,
                   "lam_start": SearchSettings.lam_start, "search_lr_drop_at": SearchSettings.lr_drop_at}
 APPLIES = {"lagrange_lr": lambda c: c.method == "cts" and c.step == "lagrange",
+           "lagrange_optimizer": lambda c: (c.method == "cts" and c.step == "lagrange"
+                                            and c.lagrange_optimizer != SearchSettings.lagrange_optimizer),
            **{name: (lambda c, name=name, default=default: c.method == "cts" and getattr(c, name) != default)
               for name, default in SEARCH_CHOICES.items()}}
 

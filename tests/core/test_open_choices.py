@@ -92,3 +92,19 @@ def test_run_configs_carry_the_choices_and_keep_the_papers_run_ids():
     assert random.with_(tau=0.5).run_id == random.run_id  # no search: the choice does not apply
     from ctslib.runs.config import rewind_key
     assert rewind_key(code) == rewind_key(paper)  # the same rewind point
+
+
+def test_lagranges_multiplier_ascends_by_adam_or_by_plain_sgd():
+    net, x, y = toy()
+    for optimizer, lr in (("sgd", 1e-3), ("adam", 1.0)):
+        cts = ConcreteSearch(net, 0.1, "task", total_steps=4, settings=SearchSettings(
+            step="lagrange", lagrange_optimizer=optimizer, lagrange_lr=lr))
+        with torch.no_grad():
+            cts.alpha_logit.fill_(math.log(0.3 / 0.7))  # L_sparsity = 0.3 / 0.1 - 1 = 2
+        l_sp, g_sp = sparsity_loss(cts.alpha_logit.detach(), cts.kappa_constraint)
+        cts.lagrange(torch.zeros(cts.d), l_sp, g_sp)
+        # SGD: lambda = lr * L_sparsity; Adam's first step moves by its learning rate whatever the gradient's size
+        assert float(cts.lam) == pytest.approx(lr * float(l_sp) if optimizer == "sgd" else lr, rel=1e-4)
+    code = base_config("cpu", method="cts", step="lagrange", lagrange_optimizer="sgd", lagrange_lr=1e-3)
+    assert code.search_settings.lagrange_optimizer == "sgd"
+    assert base_config("cpu", method="cts", lagrange_optimizer="sgd").run_id == base_config("cpu", method="cts").run_id
