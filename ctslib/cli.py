@@ -445,6 +445,8 @@ def cmd_results(args: argparse.Namespace) -> int:
               f"this ctslib's run ids")
         return 0
     import tempfile
+    if args.sample < 1:
+        raise UsageError(f"--sample must be a positive number of runs, got {args.sample}")
     picks = sample(archives, args.sample, args.seed)
     if not picks:
         raise UsageError("no archived runs to verify (see `ctslib results check`)")
