@@ -48,7 +48,7 @@ from ..runs.store import RunStore
 from . import frames, plots, reference, tables
 from .names import OBJECTIVE_TITLES, dataset_name, model_name, pct, pp, sparsity_label
 from .stats import accuracy_table, objective_means
-from .verdicts import sanity_results
+from .verdicts import Effect, sanity_results
 
 SALIENCY_NAMES = ("SNIP", "GraSP", "SynFlow")
 PAI_METHODS = tuple(m.name for m in METHODS.values() if m.at_init)  # snip, grasp, synflow, random
@@ -312,7 +312,6 @@ def _open_value(choice: str, value: Any, c: RunConfig) -> str:
 
 def read_open(df: pd.DataFrame) -> str:
     """Per choice: each value's top-1 minus the paper's value's, paired by seed and averaged over the densities."""
-    from .verdicts import Effect
     parts = []
     for choice, g in df.groupby("choice", sort=False):
         base = g[g["is_default"]].groupby("seed")["top1"].mean()
