@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(results)
     results.add_argument("action", choices=("save", "check", "verify"))
     results.add_argument("--archive", default=None, metavar="DIR",
-                         help="archive folder (save: default results/<scale>; check, verify: default every folder "
+                         help="archive folder (save: default the figures' folder, e.g. results/resnet20-fmnist "
+                              "for resnet20 and fig5, else results/<scale>; check, verify: default every folder "
                               "the stores read, $CTS_RESULTS or results/*)")
     results.add_argument("--scale", default=None, metavar="SCALE", help="save: the figures' scale (default: cpu)")
     results.add_argument("--figures", default=None, type=lambda t: [x.strip() for x in t.split(",") if x.strip()],
@@ -310,9 +311,20 @@ def cmd_book(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("model", args.model), ("dataset", args.dataset)) if v}
     settings = {n: _valid(book.FIGURES[n].setting, scale=scale, **overrides) for n in names}
     per_figure = {n: book.FIGURES[n].configs(s) for n, s in settings.items()}
+    store = _store(args)
+    if not args.figures:  # committed-only figures (hours of compute) are read, not computed, unless named
+        committed = [n for n, s in settings.items() if book.FIGURES[n].committed_only(s)]
+        needed = {c.run_id for n, cs in per_figure.items() if n not in committed for c in cs}
+        absent = {c.run_id: c for n in committed for c in per_figure[n] if c.run_id not in needed and not store.has(c)}
+        if absent:
+            folders = sorted({book.FIGURES[n].committed[scale] for n in committed})
+            print(f"note: {len(absent)} runs of {', '.join(committed)} are not committed yet (results/"
+                  f"{', results/'.join(folders)}); a book build does not compute them (hours): `ctslib book --figures "
+                  f"{','.join(committed)}` or `make reproduce-resnet20` does. Their pages show the runs committed.",
+                  file=sys.stderr)
+            per_figure = {n: [c for c in cs if c.run_id not in absent] for n, cs in per_figure.items()}
     everything = compute_order([c for cs in per_figure.values() for c in cs])
     configs = _sharded(everything, args.shard)
-    store = _store(args)
     for archive in store.archives:  # committed records a change to ctslib has made stale are recomputed: say so
         stale = archive.stale()
         if stale:
@@ -412,13 +424,18 @@ def cmd_results(args: argparse.Namespace) -> int:
         unknown = [n for n in args.figures if n not in book.FIGURES]
         if unknown:
             raise UsageError(f"unknown figure(s) {', '.join(unknown)}; choose from: {', '.join(book.FIGURES)}")
-        archive = Archive(args.archive or RESULTS_DIR / scale)
+        folders = {book.FIGURES[n].committed.get(scale, scale) for n in args.figures}
+        if not args.archive and len(folders) > 1:
+            raise UsageError(f"figures {', '.join(args.figures)} are committed in different folders "
+                             f"({', '.join(sorted(folders))}); save them one folder at a time, or give --archive")
+        archive = Archive(args.archive or RESULTS_DIR / folders.pop())
         store = RunStore(getattr(args, "store", None), archives=[])
         model = {"model": args.model} if args.model else {}
         configs = compute_order([c for n in args.figures for c in book.FIGURES[n].configs(scale=scale, **model)])
-        # a run another figure needs too stays with the runs a book computes (only what no other figure uses)
-        others = {c.run_id for n in book.FIGURES if n not in args.figures
-                  for c in book.FIGURES[n].configs(scale=scale, **model)}
+        # a run another figure of a book build needs too stays with the runs that build computes (each figure at
+        # its default setting; committed-only figures are not computed by a build)
+        others = {c.run_id for n, f in book.FIGURES.items() if n not in args.figures
+                  and not f.committed_only(f.setting(scale=scale)) for c in f.configs(scale=scale)}
         configs = [c for c in configs if c.run_id not in others]
         saved = missing = 0
         for config in configs:

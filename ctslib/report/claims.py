@@ -49,31 +49,49 @@ EQUAL_TIME = 1.5          # "drawn in equal time": costliest / cheapest draw (in
 
 @dataclass
 class Evidence:
-    """The data of every figure at `scale` (each figure's default setting), collected lazily from the store."""
+    """The data of every figure at `scale` (each figure's default setting), collected lazily from the store.
+
+    With `model`, the figures in `figures` run on that model instead (`ModelEvidence`: ResNet-20's evidence set),
+    and the claims resting on no figure of `figures` are not tested on it."""
 
     scale: str | None = None
     store: RunStore | None = None
     compute: bool = True
+    model: str | None = None
+    figures: tuple[str, ...] | None = None  # None: every figure
     _cache: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.scale = presets.resolve_scale(self.scale)
 
+    def covers(self, claim: "Claim") -> bool:
+        """Whether any figure the claim rests on is in this evidence."""
+        return self.figures is None or any(f.strip() in self.figures for f in claim.where.split(","))
+
+    def _setting(self, figure: str):
+        return FIGURES[figure].setting(scale=self.scale, model=self.model)
+
+    def configs(self, figure: str) -> list:
+        return FIGURES[figure].configs(self._setting(figure))
+
     def data(self, figure: str) -> pd.DataFrame:
         """`FIGURES[figure].data` at this scale: runs, objective values or layers, as the figure has them."""
         if figure not in self._cache:
-            fig = FIGURES[figure]
-            self._cache[figure] = fig.data(fig.setting(scale=self.scale), self.store, compute=self.compute)
+            if self.figures is not None and figure not in self.figures:
+                self._cache[figure] = pd.DataFrame(columns=_EMPTY_COLUMNS)
+            else:
+                fig = FIGURES[figure]
+                self._cache[figure] = fig.data(self._setting(figure), self.store, compute=self.compute)
         return self._cache[figure]
 
     def runs(self, figure: str) -> pd.DataFrame:
         """The runs of a figure (for the objective figures, their runs rather than their tickets' values)."""
         fig = FIGURES[figure]
-        if fig.frame == "runs":
+        if fig.frame == "runs" or (self.figures is not None and figure not in self.figures):
             return self.data(figure)
         key = f"{figure}/runs"
         if key not in self._cache:
-            self._cache[key] = collect(fig.configs(scale=self.scale), self.store, compute=self.compute)
+            self._cache[key] = collect(self.configs(figure), self.store, compute=self.compute)
         return self._cache[key]
 
     def objectives(self, figure: str) -> pd.DataFrame:
@@ -83,7 +101,8 @@ class Evidence:
         return self.data("fig6")
 
     def sanity(self) -> pd.DataFrame:
-        return pd.concat([self.runs("fig4"), self.runs("fig5")], ignore_index=True)
+        frames = [self.runs(f) for f in ("fig4", "fig5") if self.figures is None or f in self.figures]
+        return pd.concat(frames, ignore_index=True)
 
     def setting(self, figure: str) -> str:
         df = self.runs(figure)
@@ -96,14 +115,31 @@ class Evidence:
     def search_density_ratios(self) -> list[float]:
         """Per GRADBALANCE search of Figs. 2-3: the expected density after the search / the target 1.1 kappa."""
         store = self.store or RunStore()
-        configs = [c for f in ("fig2", "fig3") for c in FIGURES[f].configs(scale=self.scale)
+        configs = [c for f in ("fig2", "fig3") if self.figures is None or f in self.figures for c in self.configs(f)
                    if c.method == "cts" and c.step == "gradbalance" and not c.ablation]
         ratios = []
         for c in {c.run_id: c for c in configs}.values():
+            if not self.compute and not store.has(c):
+                continue
             info = store.get(c, compute=self.compute).get("info", {})
             if info.get("final_expected_density") is not None:
                 ratios.append(info["final_expected_density"] / (1.1 * c.density))
         return ratios
+
+
+# ResNet-20's evidence set (the chapter "The paper's model on CPU"): the figures whose runs it holds at smoke and
+# cpu scale; at paper scale ResNet-20 is every figure's model already.
+EVIDENCE_MODEL = "resnet20"
+EVIDENCE_FIGURES = ("fig2", "table2", "fig4")
+
+
+def model_evidence(scale: str | None = None, store: RunStore | None = None) -> Evidence | None:
+    """ResNet-20's evidence set at `scale` as evidence for the claims (its committed runs only: never computed
+    here), or None at paper scale."""
+    scale = presets.resolve_scale(scale)
+    if scale == "paper":
+        return None
+    return Evidence(scale, store, compute=False, model=EVIDENCE_MODEL, figures=EVIDENCE_FIGURES)
 
 
 class AuthorsEvidence(Evidence):
@@ -690,20 +726,30 @@ def evaluate(scale: str | None = None, store=None, compute: bool = True,
     """Every claim with its verdict, the effect it rests on (mean [95% interval]) and what was measured (a claim
     whose check fails to run says why)."""
     ev, authors = Evidence(scale, store, compute), AuthorsEvidence()
+    resnet = model_evidence(scale, store)
     rows = []
     for claim in claims or CLAIMS:
         verdict, measured, effect = judge(claim, ev)
         a_verdict, a_measured, a_effect = judge(claim, authors)
-        rows.append({"id": claim.id, "source": claim.source, "claim": claim.text, "paper": claim.paper,
-                     "measured here": measured, "effect [95% CI]": effect, "verdict": verdict,
-                     "on the authors' runs": a_measured, "their effect": a_effect, "verdict on theirs": a_verdict,
-                     "figure": claim.where})
+        row = {"id": claim.id, "source": claim.source, "claim": claim.text, "paper": claim.paper,
+               "measured here": measured, "effect [95% CI]": effect, "verdict": verdict}
+        if resnet is not None:
+            r_verdict, r_measured, r_effect = judge(claim, resnet)
+            row.update({RESNET_COLUMNS[0]: r_measured, RESNET_COLUMNS[1]: r_effect, RESNET_COLUMNS[2]: r_verdict})
+        row.update({"on the authors' runs": a_measured, "their effect": a_effect, "verdict on theirs": a_verdict,
+                    "figure": claim.where})
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+RESNET_COLUMNS = ("on ResNet-20 (its evidence set)", "its effect", "verdict on ResNet-20")
 
 
 def judge(claim: Claim, ev: Evidence) -> Finding:
     """The claim's check on `ev` (this build's runs or the authors', `AuthorsEvidence`): the one verdict function
-    of both columns. A check that cannot run says why, and the other claims go on."""
+    of every column. A check that cannot run says why, and the other claims go on."""
+    if not ev.covers(claim):
+        return NOT_TESTED, f"not in this evidence (it holds {', '.join(ev.figures)}; the claim rests on {claim.where})", ""
     try:
         return claim.check(ev)
     except Exception as err:
@@ -717,9 +763,51 @@ def summary(table: pd.DataFrame, scale: str | None = None) -> str:
         c = table[column].value_counts()
         return ", ".join(f"{c.get(v, 0)} {v}" for v in VERDICTS)
     text = f"**{len(table)} claims at scale `{presets.resolve_scale(scale)}`: {counts('verdict')}.**"
+    if RESNET_COLUMNS[2] in table:
+        text += f"\n\n**The same claims on ResNet-20's evidence set (Fashion-MNIST): {counts(RESNET_COLUMNS[2])}.**"
     if "verdict on theirs" in table:
         text += f"\n\n**The same claims on the authors' published runs: {counts('verdict on theirs')}.**"
     return text
+
+
+def evidence_reading(scale: str | None = None, store: RunStore | None = None) -> str:
+    """What ResNet-20's evidence set says, as markdown: the dense net, CTS_KL (and Quick CTS_KL, CTS_L, the best
+    pruning-at-initialisation method) minus LTR at each density with its 95% interval over the seeds and LTR's
+    regime there, the sanity checks, and the verdicts of the paper's claims on it."""
+    ev = model_evidence(scale, store)
+    if ev is None:
+        return "At paper scale every figure runs on ResNet-20 already."
+    df = ev.runs("fig2")
+    chapter = FIGURES["resnet20"].data(FIGURES["resnet20"].setting(scale=ev.scale), ev.store, compute=False)
+    if df.empty or chapter.empty:
+        return "No runs of the evidence set are in the store or committed yet."
+    dense = df[df["name"] == "dense"]["top1"]
+    regime_of = _ltr_regimes(ev)
+    lines = [f"**The dense network** reaches {pct(dense.mean())} (mean of {len(dense)} seeds)."]
+    pai = [n for n in SALIENCY_NAMES + ("random",) if n in set(df["name"])]
+    rows = []
+    for name in ("CTS_KL", "Quick CTS_KL", "CTS_L"):
+        effects = _pair_effects(chapter[chapter["ablation"] == ""], name, "LTR")
+        if effects:
+            rows.append(f"{name} − LTR: " + "; ".join(
+                f"{e.text()} at {pct(d, 2)} ({regime_of.get(d, '?')})" for d, e in sorted(effects.items(), reverse=True)))
+    if pai:
+        effects = _pair_effects(df, "CTS_KL", pai)
+        rows.append("CTS_KL − the best of " + ", ".join(pai) + ": " + "; ".join(
+            f"{e.text()} at {pct(d, 2)}" for d, e in sorted(effects.items(), reverse=True)))
+    lines.append("**Paired by seed, mean [95% interval]** (LTR's regime at each density in brackets, by its drop "
+                 "from dense):\n\n" + "\n".join(f"- {r}" for r in rows))
+    res = sanity_results(ev.sanity())
+    if not res.empty:
+        lines.append("**Sanity checks** (ticket minus ablation): " + "; ".join(
+            f"{r.family} vs {ablation_name(r.ablation)} at {pct(r.density, 2)}: {Effect(r.diff, r.lo, r.hi, r.n).text()}"
+            for r in res.itertuples()) + ".")
+    verdicts = [(c, judge(c, ev)) for c in CLAIMS if ev.covers(c)]
+    counts = {v: sum(1 for _, (verdict, _, _) in verdicts if verdict == v) for v in VERDICTS}
+    lines.append("**The paper's claims on this set:** " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ": "
+                 + "; ".join(f"{c.id} {verdict}" for c, (verdict, _, _) in verdicts) + " (the claims table has each "
+                 "effect).")
+    return "\n\n".join(lines)
 
 
 def build_info(scale: str | None = None, store=None) -> str:

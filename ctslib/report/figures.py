@@ -34,7 +34,7 @@ Choices (the paper leaves them open or the CPU budget forces them):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
@@ -127,7 +127,8 @@ def table1_densities(scale: str, model: str) -> tuple[float, ...]:
 
 
 def table2_densities(scale: str, model: str) -> tuple[float, ...]:
-    return presets.on_grid(presets.TABLE2_ROUNDS[scale], scale, model)
+    rounds = presets.TABLE2_ROUNDS.get((scale, model), presets.TABLE2_ROUNDS[scale])
+    return presets.on_grid(rounds, scale, model)
 
 
 def preset_seeds(scale: str, model: str) -> tuple[int, ...]:
@@ -167,6 +168,26 @@ def sanity_runs(s: Setting) -> list[RunConfig]:
     for ablation in ("", "shuffle", "invert", "reinit"):
         configs += s.sweep(method="cts", objective="task", rewind_step=0, ablation=ablation)
     return _unique(configs)
+
+
+def evidence_runs(s: Setting) -> list[RunConfig]:
+    """The paper's model on CPU (ResNet-20's evidence set): Fig. 2's runs with Quick CTS_KL beside CTS_KL (Table
+    I's methods), Table II's (a subset), and Fig. 4's sanity checks at the sanity-check densities of the grid."""
+    configs = fig2_runs(s) + s.sweep(method="cts", objective="kl", search_epochs=s.quick)
+    sanity = tuple(d for d in s.densities if d in sanity_densities(s.scale, s.model)) or s.densities[-1:]
+    return _unique(configs + sanity_runs(replace(s, densities=sanity)))
+
+
+def evidence_densities(scale: str, model: str) -> tuple[float, ...]:
+    """The evidence set's densities: the grid (cpu: Table II's three and 0.12%); at smoke scale its sanity-check
+    density alone (seconds, not minutes, of ResNet-20)."""
+    return sanity_densities(scale, model) if scale == "smoke" else full_grid(scale, model)
+
+
+def evidence_part(df: pd.DataFrame, figure: str, scale: str, model: str) -> pd.DataFrame:
+    """The rows of the evidence set's frame that `figure` (fig2, table2 or fig4) has at (scale, model)."""
+    ids = {c.run_id for c in FIGURES[figure].configs(scale=scale, model=model)}
+    return df[df["run_id"].isin(ids)].reset_index(drop=True)
 
 
 def fig6_runs(s: Setting) -> list[RunConfig]:
@@ -330,6 +351,8 @@ def read_open(df: pd.DataFrame) -> str:
 
 FIG1_LINES = ["SNIP", "GraSP", "LTR", "magnitude", "random"]
 FIG2_LINES = ["CTS_KL", "CTS_L", "LTR", "SNIP", "GraSP", "SynFlow", "random"]
+EVIDENCE_ARCHIVE = "resnet20-fmnist"  # results/<this>: ResNet-20's evidence set (and Fig. 5 at cpu scale, a part of it)
+EVIDENCE_LINES = ["CTS_KL", "Quick CTS_KL", "CTS_L", "LTR", "SNIP", "GraSP", "SynFlow", "random"]
 
 
 def _authors_runs(model: str, lines: Sequence[str]) -> Callable[[], pd.DataFrame]:
@@ -432,7 +455,30 @@ class Figure:
     authors: Callable[[], pd.DataFrame] | None = None  # the authors' published runs of this figure, if any
     authors_view: Callable[[], Any] | None = None     # tables: the paper's numbers beside the authors' files
     authors_model: str = "resnet20"                   # the model of those runs
+    # scale -> the results/ folder its runs are committed in, at the figure's default setting: a book build never
+    # computes them (they cost hours); `ctslib book --figures NAME` or `make reproduce-resnet20` does
+    committed: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def committed_status(self, setting: Setting, store: RunStore | None = None) -> str:
+        """For a committed setting: how many of its runs are committed (and in which folder), and their compute
+        as recorded; '' otherwise."""
+        if not self.committed_only(setting):
+            return ""
+        store = store or RunStore()
+        configs = self.configs(setting)
+        records = [store.get(c, compute=False) for c in configs if store.has(c)]
+        hours = sum(r["seconds"]["total"] for r in records) / 3600
+        text = (f"**Committed runs:** {len(records)} of {len(configs)} in `results/{self.committed[setting.scale]}/` "
+                f"({hours:.1f} core-hours of compute as recorded; work shared between runs counts in each).")
+        if len(records) < len(configs):
+            text += (f" The other {len(configs) - len(records)} are not computed by a book build: `make "
+                     f"reproduce-resnet20` computes the whole set; this page shows the runs there are.")
+        return text
+
+    def committed_only(self, setting: Setting) -> bool:
+        """Whether `setting` is the one whose runs are committed records only (never computed by a book build)."""
+        return setting.scale in self.committed and setting == self.setting(scale=setting.scale)
 
     def setting(self, model: str | None = None, dataset: str | None = None, scale: str | None = None,
                 densities: Iterable[float] | None = None, seeds: Iterable[int] | None = None) -> Setting:
@@ -457,8 +503,10 @@ class Figure:
              progress: bool | None = None) -> pd.DataFrame:
         """The figure's tidy frame: its runs (`frames.collect`), their layers, or their tickets' objective values.
         Runs the store lacks are computed first (`compute`), showing the runs done and the time left (`progress`:
-        a bar; default, off a terminal, e.g. under papermill: a line per run)."""
+        a bar; default, off a terminal, e.g. under papermill: a line per run). A figure's committed setting
+        (`committed_only`) is read as it is, never computed here."""
         configs = self.configs(setting)
+        compute = compute and not self.committed_only(setting)
         if self.frame == "objectives":
             return frames.objective_values(configs, self.scored_at, presets.EVAL_BATCHES[setting.scale], store,
                                            self.objectives, compute=compute, progress=bool(progress))
@@ -576,7 +624,7 @@ _FIGURES = [
     Figure("fig5", "Fig. 5: sanity checks, second model",
            "VGG-16 on CIFAR-10, 3 seeds: as Fig. 4, CTS consistently outperforms its ablations. No numbers given.",
            sanity_runs, sanity_densities, lambda df: plots.sanity_checks(df, families=["CTS_KL", "CTS_L at init"]),
-           read_sanity, paper_model="vgg16", cpu_model="resnet20"),
+           read_sanity, paper_model="vgg16", cpu_model="resnet20", committed={"cpu": EVIDENCE_ARCHIVE}),
     Figure("fig6", "Fig. 6: layerwise density of the tickets",
            "ResNet-20 and VGG-16 on CIFAR-10: all non-random methods prune with similar layerwise ratios and keep a "
            "large share of the first and last layer (VGG-16's last layer is always dense). No numbers given.",
@@ -602,6 +650,13 @@ _FIGURES = [
            "build's.",
            table1_runs, table1_densities, lambda df: plots.styled(tables.table1_frame(df)), read_table1,
            authors_view=lambda: plots.styled(tables.authors_table1())),
+    Figure("resnet20", "The paper's model on CPU: ResNet-20 on Fashion-MNIST",
+           "ResNet-20 on CIFAR-10, 160 epochs, 3 seeds: CTS_KL 81.7 / 74.0 / 58.8% vs LTR 83.5 / 68.3 / 55.7% at 98.2 / "
+           "99.3 / 99.7% sparsity (Table II); CTS above its sanity-check ablations (Fig. 4); dense 92.12%.",
+           evidence_runs, evidence_densities,
+           lambda df: plots.accuracy_vs_density(df[df["ablation"] == ""], order=EVIDENCE_LINES), read_fig2,
+           cpu_model="resnet20", authors=_authors_runs("resnet20", EVIDENCE_LINES + ["dense"]),
+           committed={"cpu": EVIDENCE_ARCHIVE}),
     Figure("open", "What the paper leaves open: CTS_KL under each open choice",
            "The paper fixes τ = 2/3, κ_eff = 1.1κ, the search as long as training and Adam at 0.1 with a 10x drop "
            "at 90%; it gives no η and its authors' public code draws s = sigmoid(α_logit + ε/τ) instead of eq. (8)'s "

@@ -230,11 +230,11 @@ def _page_links(names: str) -> str:
 
 def styled(table: pd.DataFrame, caption: str | None = None, verdicts: bool = False, links: str | None = None):
     """A table rendered as plain HTML (index hidden), for the book; `verdicts` colours the verdict columns
-    ('verdict', 'verdict on theirs'), `links` names a column of page names ('fig2, fig3') to turn into links."""
+    (every column whose name starts with 'verdict'), `links` names a column of page names ('fig2, fig3') to turn into links."""
     styler = table.style.hide(axis="index")
     if links and links in table:
         styler = styler.format(_page_links, subset=[links])
-    columns = [c for c in ("verdict", "verdict on theirs") if c in table]
+    columns = [c for c in table.columns if str(c).startswith("verdict")]
     if verdicts and columns:
         styler = styler.map(lambda v: f"background-color: {VERDICT_COLORS.get(v, 'white')}", subset=columns)
     if caption:

@@ -118,3 +118,25 @@ def authors_table2() -> pd.DataFrame:
                      "paper: CTS_KL (%)": f"{cts:.1f}", "authors' files: CTS_KL (%)": _authors_point(summary, "CTS_KL", density),
                      "paper: LTR (%)": f"{ltr:.1f}", "authors' files: LTR (%)": _authors_point(summary, "LTR", density)})
     return pd.DataFrame(rows)
+
+
+def evidence_vs_authors(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Per method (rows) and density (columns): this build's mean top-1 ± 95% CI over seeds beside the authors'
+    ResNet-20 / CIFAR-10 runs at the same density (mean ± std over their 3 seeds; their neighbours where they have
+    no run there)."""
+    from .reference import authors_runs, authors_summary
+    summary = authors_summary(authors_runs("resnet20", names=names))
+    densities = sorted(df.loc[df["name"] != "dense", "density"].unique(), reverse=True)
+    rows = []
+    for name in names:
+        part = df[(df["name"] == name) & (df["ablation"] == "")]
+        if part.empty:
+            continue
+        row = {"method": name}
+        for density in densities:
+            mean, ci, n = mean_ci(part.loc[part["density"] == density, "top1"])
+            here = "-" if n == 0 else f"{100 * mean:.1f}" + (f" ± {100 * ci:.1f}" if n > 1 else "")
+            row[f"{100 * density:.3g}%: here"] = here
+            row[f"{100 * density:.3g}%: paper scale"] = _authors_point(summary, name, density)
+        rows.append(row)
+    return pd.DataFrame(rows)

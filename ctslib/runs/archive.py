@@ -186,3 +186,38 @@ def verify(archive: Archive, config: RunConfig, workdir: str | os.PathLike) -> d
     return {"run_id": config.run_id, "label": config.label, "density": config.density, "seed": config.seed,
             "same_ticket": same, "top1_archived": a, "top1_recomputed": b, "seconds": record["seconds"]["total"],
             "ok": bool(abs(a - b) <= TOP1_TOLERANCE)}
+
+
+# --- redrawing archived tickets (cheap: the tests do it on every build) -----------------------------------
+
+TICKET_AGREEMENT = 0.99  # on another CPU a saliency score may round differently at the threshold
+
+
+def cheap_to_redraw(config: RunConfig) -> bool:
+    """Whether a run's ticket is drawn in seconds: neither a search (CTS) nor a chain of trainings (LTR)."""
+    from .methods import get_method
+    return config.method not in ("cts", "dense") and not get_method(config.method).chain
+
+
+def redraw(archive: Archive, config: RunConfig) -> dict:
+    """Draw `config`'s archived ticket again from scratch (its rewind point, draw and ablation; no training) and
+    compare. On a CPU with the vector kernels the record was computed with (`environment.cpu_capability`, and the
+    same torch) the ticket must come out identical (`ok`); elsewhere `ok` asks that TICKET_AGREEMENT of its kept
+    weights are kept again."""
+    from .pipeline import draw_ticket
+    archived = archive.find(config)
+    if archived is None:
+        raise ValueError(f"run {config.run_id} is not in {archive.root}")
+    if not cheap_to_redraw(config):
+        raise ValueError(f"run {config.run_id} ({config.label}) is no cheap draw; `verify` recomputes it")
+    old, new = archive.ticket(config.run_id), draw_ticket(config)
+    kept = sum(int((old.masks[n] & new.masks[n]).sum()) for n in old.masks) if old.masks.keys() == new.masks.keys() \
+        else 0
+    env = archived.get("environment") or {}
+    same_machine = (env.get("cpu_capability") == torch.backends.cpu.get_cpu_capability()
+                    and env.get("torch_version") == torch.__version__)
+    agreement = kept / max(old.num_kept, 1)
+    same = old == new
+    return {"run_id": config.run_id, "label": config.label, "density": config.density, "seed": config.seed,
+            "same_ticket": same, "agreement": agreement, "same_machine": same_machine,
+            "ok": same if same_machine else agreement >= TICKET_AGREEMENT}

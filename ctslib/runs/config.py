@@ -144,6 +144,10 @@ class RunConfig:
     def with_(self, **changes: Any) -> "RunConfig":
         return replace(self, **changes)
 
+    def unablated(self) -> "RunConfig":
+        """The run whose ticket this one ablates (itself if it has no ablation)."""
+        return replace(self, ablation="") if self.ablation else self
+
     @property
     def label(self) -> str:
         """The run's method as the paper writes it: CTS_KL, Quick CTS_L at init, SNIP, LTR, ... (`methods.label`)."""
@@ -174,6 +178,11 @@ def _key(config: RunConfig, drop: Iterable[str]) -> str:
 def rewind_key(config: RunConfig) -> str:
     """Identity of a run's rewind point: its config without the fields that only affect the draw."""
     return _key(config, NOT_REWIND_FIELDS)
+
+
+def draw_key(config: RunConfig) -> str:
+    """Identity of a run's drawn ticket: its config without the ablation applied afterwards (and the test set)."""
+    return _key(config, ("ablation", "test_examples"))
 
 
 def chain_key(config: RunConfig) -> str:

@@ -23,9 +23,9 @@ from .config import RunConfig
 from .methods import get_method
 
 # seconds of one SGD step at batch 128, one thread (2-core AMD EPYC VM, AVX2): LeNet and ResNet-20 measured on
-# Fashion-MNIST-sized input (ctslib run ... train time / steps); VGG-16 and ResNet-50 scaled from ResNet-20 by
-# their multiply-adds per image at their data's size
-STEP_SECONDS = {"lenet300": 0.008, "resnet20": 1.0, "vgg16": 7.5, "resnet50": 100.0}
+# Fashion-MNIST-sized input (ctslib run ... train time / steps; ResNet-20 in channels_last, as runs are); VGG-16
+# and ResNet-50 scaled from ResNet-20 by their multiply-adds per image at their data's size
+STEP_SECONDS = {"lenet300": 0.008, "resnet20": 0.87, "vgg16": 6.5, "resnet50": 87.0}
 # a CTS search step per objective, relative to a training step (benchmarks/results/step_cost.json, ResNet-20)
 SEARCH_FACTOR = {"task": 1.2, "kl": 1.4, "delta_loss": 1.45, "feature": 1.75, "grad_norm": 4.3, "grad": 5.3}
 OVERHEAD_SECONDS = 2.0  # data, model, rewind point loading, record writing
@@ -45,15 +45,18 @@ def ltr_rounds(config: RunConfig) -> int:
     return max(1, round(math.log(config.density) / math.log(1 - config.ltr_rate))) if config.density < 1 else 0
 
 
-def run_seconds(config: RunConfig, *, chain_rounds: int = 0) -> float:
+def run_seconds(config: RunConfig, *, chain_rounds: int = 0, draws: bool = True) -> float:
     """The estimated seconds of one run; `chain_rounds`: LTR rounds this run has to train itself (the sparsest
-    run of a chain: all of them; the others 0, their ticket is on the chain)."""
+    run of a chain: all of them; the others 0, their ticket is on the chain); `draws=False`: the ticket comes
+    from another run (an ablation of a run in the same set: the store shares the drawn ticket)."""
     step = _step(config)
     per_epoch = _steps_per_epoch(config)
     train = config.epochs * per_epoch - (config.rewind_step if config.method in ("cts", "ltr") else 0)
     seconds = OVERHEAD_SECONDS + step * (config.rewind_step + max(train, 0))
     method = get_method(config.method)
-    if config.method == "cts":
+    if not draws:
+        pass
+    elif config.method == "cts":
         seconds += step * config.search_epochs * per_epoch * SEARCH_FACTOR.get(config.objective, 1.5)
     elif method.chain:
         seconds += step * chain_rounds * max(train, 0)
@@ -67,16 +70,19 @@ def run_seconds(config: RunConfig, *, chain_rounds: int = 0) -> float:
 
 def estimates(configs: Sequence[RunConfig]) -> dict[str, float]:
     """run id -> estimated seconds, each chain's rounds charged once, to the first of its runs computed (the
-    sparsest: `sweep.compute_order`)."""
+    sparsest: `sweep.compute_order`), and each ticket's draw once: an ablation whose unablated run is in the set
+    trains the ticket that run draws (`sweep.work_groups` computes them one after the other)."""
     from .config import chain_key
+    unique = {c.run_id: c for c in configs}
     out: dict[str, float] = {}
     charged: set[str] = set()
-    for config in sorted({c.run_id: c for c in configs}.values(), key=lambda c: c.density):
+    for config in sorted(unique.values(), key=lambda c: c.density):
         rounds = 0
         if get_method(config.method).chain and chain_key(config) not in charged:
             charged.add(chain_key(config))
             rounds = ltr_rounds(config)
-        out[config.run_id] = run_seconds(config, chain_rounds=rounds)
+        draws = not (config.ablation and config.unablated().run_id in unique)
+        out[config.run_id] = run_seconds(config, chain_rounds=rounds, draws=draws)
     return out
 
 

@@ -85,7 +85,9 @@ def check_runnable(config: RunConfig) -> None:
 class RunCache:
     """Work shared between runs. `execute` asks before computing a part and offers what it computed.
 
-    This default shares nothing; `ctslib.runs.store.RunStore` keeps rewind points and chains of tickets.
+    This default shares nothing; `ctslib.runs.store.RunStore` keeps rewind points, chains of tickets and costly
+    draws (a sanity-check ablation trains the ticket its unablated run drew: the draw is deterministic in the seed,
+    so sharing it changes no result).
     """
 
     def load_rewind(self, config: RunConfig) -> dict[str, Any] | None:
@@ -96,12 +98,13 @@ class RunCache:
         pass
 
     def find_ticket(self, config: RunConfig, num_total: int) -> dict[str, Any] | None:
-        """A drawn ticket with round(density * num_total) kept weights on `chain_key(config)`'s chain:
+        """A drawn ticket for `config`: with round(density * num_total) kept weights on `chain_key(config)`'s
+        chain, or the draw of `draw_key(config)` (the same config but for its ablation):
         {'masks', 'epochs', 'seconds', 'info', 'scores' (or None)}, or None."""
         return None
 
     def save_tickets(self, config: RunConfig, drawn: Drawn, seconds: float) -> None:
-        pass
+        """Offer a draw: every ticket of a chain (`drawn.tickets`), or one draw that took `seconds`."""
 
 
 # --- data ----------------------------------------------------------------------------------------------
@@ -270,6 +273,7 @@ def environment() -> dict[str, Any]:
     return {"ctslib_version": __version__, "torch_version": torch.__version__,
             "python_version": platform.python_version(), "host": socket.gethostname(),
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the vector kernels torch used (AVX2, ...)
             "world_size": runtime.world_size(), "threads": torch.get_num_threads(),
             "omp_wait_policy": os.environ.get(WAIT_POLICY_VARIABLE)}
 
@@ -380,7 +384,7 @@ def _draw_phase(model: nn.Module, data: RunData, config: RunConfig, device: torc
                       resume=resume, checkpoint=checkpoint)
     drawn = get_method(config.method).draw(ctx)
     seconds = seconds_before + time.perf_counter() - start
-    if runtime.is_main() and drawn.tickets:
+    if runtime.is_main():
         cache.save_tickets(config, drawn, seconds)
     blob = {"phase": "draw", "masks": drawn.ticket.state_dict(), "epochs": float(drawn.epochs), "seconds": seconds,
             "info": jsonable(drawn.info), "scores": None}
@@ -389,34 +393,24 @@ def _draw_phase(model: nn.Module, data: RunData, config: RunConfig, device: torc
     return blob
 
 
-def execute(config: RunConfig, *, progress: bool = False, workdir: str | os.PathLike | None = None,
-            cache: RunCache | None = None, channels_last: bool | None = None) -> RunResult:
-    """Run `config`: rewind point, ticket, optional sanity-check ablation, training, test.
+@dataclass
+class _Drawing:
+    model: nn.Module      # at theta_k
+    data: "RunData"
+    rewind: dict[str, Any]
+    drawn: dict[str, Any]
+    ticket: Ticket        # drawn and ablated, on the device
+    k: int
 
-    `workdir`: folder for checkpoints; a run started again with the same folder resumes from the last
-    one. `cache`: work shared with other runs (see `RunCache`). `channels_last`: memory format of conv
-    nets (default: on CUDA only). Under torchrun (`ctslib.runs.runtime`), every rank calls this; rank 0
-    alone reads and writes files.
-    """
-    check_runnable(config)
-    device = runtime.device(config.device)
-    main = runtime.is_main()
-    progress = progress and main
-    ckpt = Checkpoints(workdir, config.run_id, write=main)
-    cache = cache or RunCache()
-    saved = runtime.broadcast(ckpt.load_all() if main else None)
-    info: dict[str, Any] = {"resumed_from": [n for n in Checkpoints.NAMES if saved[n] is not None]}
+
+def _ticket(config: RunConfig, device: torch.device, main: bool, ckpt: Checkpoints, saved: dict[str, Any],
+            cache: RunCache, info: dict[str, Any], progress: bool, channels_last: bool | None) -> _Drawing:
+    """Steps 1-2 of a run: the rewind point theta_k (shared or computed), the ticket (shared or drawn), its ablation."""
     progress_saved = saved["progress"]
-    if main and info["resumed_from"]:
-        done = [f"{name} done" for name in ("rewind", "draw") if saved[name] is not None]
-        if progress_saved is not None:
-            done.append(f"{progress_saved['phase']} at epoch {progress_saved['epoch']} (step {progress_saved['step']})")
-        log.info("resuming run %s from %s: %s", config.run_id, workdir, ", ".join(done))
-
     data = RunData(config, device)
     model = make_model(config, device)
     if channels_last is None:
-        channels_last = device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
+        channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     num_total = sum(p.numel() for p in prunable_parameters(model).values())
@@ -453,6 +447,48 @@ def execute(config: RunConfig, *, progress: bool = False, workdir: str | os.Path
         seed_everything(phase_seed(config.seed, "ablation"))
         ticket = apply_ablation(config.ablation, ticket, model, phase_generator(config.seed, "ablation", device),
                                 scores=drawn.get("scores"), method=config.method)
+    return _Drawing(model, data, rewind, drawn, ticket, k)
+
+
+def draw_ticket(config: RunConfig, channels_last: bool | None = None) -> Ticket:
+    """The ticket `execute(config)` trains (drawn and ablated), without training it: nothing read or shared, no
+    checkpoints. For a method drawn at initialisation it costs a few forward / backward passes, which is how the
+    tests check a committed record's ticket (`ctslib.runs.archive.redraw`)."""
+    check_runnable(config)
+    device = runtime.device(config.device)
+    saved = {name: None for name in Checkpoints.NAMES}
+    d = _ticket(config, device, runtime.is_main(), Checkpoints(None, config.run_id), saved, RunCache(), {}, False,
+                channels_last)
+    return d.ticket.to("cpu")
+
+
+def execute(config: RunConfig, *, progress: bool = False, workdir: str | os.PathLike | None = None,
+            cache: RunCache | None = None, channels_last: bool | None = None) -> RunResult:
+    """Run `config`: rewind point, ticket, optional sanity-check ablation, training, test.
+
+    `workdir`: folder for checkpoints; a run started again with the same folder resumes from the last
+    one. `cache`: work shared with other runs (see `RunCache`). `channels_last`: memory format of conv
+    nets (default: on, on every device: a ResNet-20 step on CPU takes 0.81x the time in it,
+    benchmarks/number_formats.py). Under torchrun (`ctslib.runs.runtime`), every rank calls this; rank 0
+    alone reads and writes files.
+    """
+    check_runnable(config)
+    device = runtime.device(config.device)
+    main = runtime.is_main()
+    progress = progress and main
+    ckpt = Checkpoints(workdir, config.run_id, write=main)
+    cache = cache or RunCache()
+    saved = runtime.broadcast(ckpt.load_all() if main else None)
+    info: dict[str, Any] = {"resumed_from": [n for n in Checkpoints.NAMES if saved[n] is not None]}
+    progress_saved = saved["progress"]
+    if main and info["resumed_from"]:
+        done = [f"{name} done" for name in ("rewind", "draw") if saved[name] is not None]
+        if progress_saved is not None:
+            done.append(f"{progress_saved['phase']} at epoch {progress_saved['epoch']} (step {progress_saved['step']})")
+        log.info("resuming run %s from %s: %s", config.run_id, workdir, ", ".join(done))
+
+    d = _ticket(config, device, main, ckpt, saved, cache, info, progress, channels_last)
+    model, data, rewind, drawn, ticket, k = d.model, d.data, d.rewind, d.drawn, d.ticket, d.k
 
     # 3. training of the ticket from theta_k
     train_seconds, train_epochs, _ = _trained("train", model, data, config, device, ckpt, progress_saved, progress,

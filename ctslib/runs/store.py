@@ -10,7 +10,9 @@ its checkpoints (`rewind.pt`, `draw.pt`, `progress.pt`, see `ctslib.runs.checkpo
 `<root>/_shared/` holds work shared between runs: rewind points (`rewind/<rewind_key>.pt`, one per
 seed and training recipe, used by every method and density) and chains of tickets
 (`chains/<chain_key>.pt`: every ticket an LTR run passed through, which serves any LTR config whose
-density is on the chain, matched by kept-weight count, without redoing the rounds).
+density is on the chain, matched by kept-weight count, without redoing the rounds) and costly draws
+(`draws/<draw_key>.pt`: a CTS search of ResNet-20 is kept, with its scores, for the sanity-check runs that
+shuffle, invert or reinitialise the same ticket).
 
 Guarantees:
 - A run is finished iff `record.json` exists and is valid. It is written last, atomically (temporary
@@ -41,13 +43,14 @@ from ..tickets import Ticket, num_to_keep
 from . import runtime
 from .archive import Archive, default_archives
 from .checkpoints import Checkpoints
-from .config import RunConfig, chain_key, rewind_key
+from .config import RunConfig, chain_key, draw_key, rewind_key
 from .lock import RunLock
 from .methods import Drawn, get_method
 from .pipeline import RECORD_FORMAT, RunCache, execute, jsonable
 
 REQUIRED_KEYS = ("format", "run_id", "config", "metrics", "seconds", "epochs", "finished")
 SHARED = "_shared"
+SHARE_DRAW_SECONDS = 30.0  # a non-chain draw at least this long is kept for the runs that ablate its ticket
 
 
 class Fetched(NamedTuple):
@@ -409,7 +412,7 @@ class RunStore(RunCache):
 
     def find_ticket(self, config: RunConfig, num_total: int) -> dict | None:
         if not get_method(config.method).chain:
-            return None
+            return self._find_draw(config, num_total)
         key = chain_key(config)
         chain = self._load_shared(self._shared("chains", key), "ctslib.chain/1")
         if chain is None or chain.get("num_total") != num_total:
@@ -424,9 +427,27 @@ class RunStore(RunCache):
                 "info": {**(chain.get("info") or {}), "shared_chain": key, "chain_source": chain.get("source"),
                          "draw_cost": "share of the chain's rounds up to this density"}}
 
+    def _find_draw(self, config: RunConfig, num_total: int) -> dict | None:
+        blob = self._load_shared(self._shared("draws", draw_key(config)), "ctslib.draw/1")
+        if blob is None or blob.get("key") != draw_key(config) or blob.get("num_total") != num_total:
+            return None
+        if config.ablation in NEEDS_SCORES and blob.get("scores") is None:
+            return None
+        return {"masks": blob["masks"], "epochs": blob["epochs"], "seconds": blob["seconds"], "scores": blob["scores"],
+                "info": {**(blob.get("info") or {}), "shared_draw": blob["source"]}}
+
     def save_tickets(self, config: RunConfig, drawn: Drawn, seconds: float) -> None:
-        """Add every ticket of `drawn.tickets` to `config`'s chain (with its share of the draw's cost)."""
+        """Add every ticket of `drawn.tickets` to `config`'s chain (with its share of the draw's cost); keep a
+        draw of another method that took at least SHARE_DRAW_SECONDS, with its scores, for the runs that ablate
+        the same ticket (cheaper draws are recomputed: their file would cost more than they do)."""
         if not get_method(config.method).chain:
+            if seconds >= SHARE_DRAW_SECONDS:
+                scores = None if drawn.scores is None else {n: s.detach().float().cpu() for n, s in drawn.scores.items()}
+                self._save_shared(self._shared("draws", draw_key(config)), {
+                    "format": "ctslib.draw/1", "key": draw_key(config), "source": config.run_id,
+                    "num_total": drawn.ticket.num_total, "masks": drawn.ticket.state_dict(),
+                    "epochs": float(drawn.epochs), "seconds": seconds, "scores": scores,
+                    "info": jsonable({k: v for k, v in drawn.info.items() if k != "trace"})})
             return
         final = drawn.ticket
         total = final.num_total

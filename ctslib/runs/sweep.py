@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..threads import apply_threads, usable_cores
 from . import runtime
-from .config import RunConfig, chain_key
+from .config import RunConfig, chain_key, draw_key
 from .eta import Clock
 from .methods import get_method, run_title
 from .store import RunLocked, RunStore
@@ -45,8 +45,9 @@ def _chain(config: RunConfig) -> bool:
 
 
 def work_key(config: RunConfig) -> str:
-    """What a sweep shards and orders by: the chain for chain methods (LTR), else the run."""
-    return chain_key(config) if _chain(config) else config.run_id
+    """What a sweep shards and orders by: the chain for chain methods (LTR), else the drawn ticket (a run and its
+    sanity-check ablations, which train the ticket it draws: `RunCache.find_ticket`)."""
+    return chain_key(config) if _chain(config) else draw_key(config)
 
 
 def shard_index(config: RunConfig, count: int) -> int:
@@ -76,9 +77,11 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def compute_order(configs: Sequence[RunConfig]) -> list[RunConfig]:
     """`configs` without duplicates, in the order to compute them: chain methods grouped by chain, sparsest
-    first (the sparsest run passes through every denser ticket of its chain), after the others."""
+    first (the sparsest run passes through every denser ticket of its chain), after the others; ablations after
+    the unablated runs (whose draws they reuse)."""
     unique = list({c.run_id: c for c in configs}.values())
-    return sorted(unique, key=lambda c: (1, chain_key(c), c.density) if _chain(c) else (0, "", 0.0))
+    return sorted(unique, key=lambda c: (1, chain_key(c), c.density, False) if _chain(c)
+                  else (0, "", 0.0, bool(c.ablation)))
 
 
 @dataclass(frozen=True)

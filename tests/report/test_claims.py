@@ -208,10 +208,28 @@ def test_evaluate_keeps_going_when_a_check_fails():
     row = table.iloc[0]
     assert row["verdict"] == NOT_TESTED and "could not be checked: KeyError" in row["measured here"]
     assert row["verdict on theirs"] == NOT_TESTED  # the same broken check on the authors' runs
+    assert row["verdict on ResNet-20"] == NOT_TESTED  # and on ResNet-20's evidence set
     assert claims.summary(table, "smoke") == (
         "**1 claims at scale `smoke`: 0 reproduced, 0 not reproduced, 0 inconclusive, 1 not tested at this scale.**"
+        "\n\n**The same claims on ResNet-20's evidence set (Fashion-MNIST): 0 reproduced, 0 not reproduced, 0 "
+        "inconclusive, 1 not tested at this scale.**"
         "\n\n**The same claims on the authors' published runs: 0 reproduced, 0 not reproduced, 0 inconclusive, 1 not "
         "tested at this scale.**")
+
+
+def test_resnet20_evidence_judges_only_the_claims_of_its_figures():
+    """The ResNet-20 column: claims on Figs. 2 and 4 and Table II are judged on the evidence set's runs; claims on
+    other figures (objectives, layers, Table I) are not tested there, saying why."""
+    ev = claims.model_evidence("cpu")
+    assert ev.model == "resnet20" and ev.figures == ("fig2", "table2", "fig4") and not ev.compute
+    assert claims.model_evidence("paper") is None
+    by_id = {c.id: c for c in claims.CLAIMS}
+    assert ev.covers(by_id["A1"]) and ev.covers(by_id["A7"]) and ev.covers(by_id["V-F1"])  # fig4, fig5 / fig2, fig3
+    assert not ev.covers(by_id["V-E1"]) and not ev.covers(by_id["C3"]) and not ev.covers(by_id["V-D3"])
+    verdict, measured, _ = claims.judge(by_id["V-E1"], ev)
+    assert verdict == NOT_TESTED and "not in this evidence" in measured and "fig7" in measured
+    fig2 = ev.configs("fig2")
+    assert {c.model for c in fig2} == {"resnet20"} and {c.train_examples for c in fig2} == {8192}
 
 
 def test_accuracy_table_is_densest_first():

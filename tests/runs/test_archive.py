@@ -1,6 +1,7 @@
 """Committed run records (ctslib/runs/archive.py): packed tickets, stores reading them, stale ones refused."""
 
 import json
+import random
 
 import pytest
 import torch
@@ -110,6 +111,43 @@ def test_results_save_archives_the_runs_only_that_figure_needs(tmp_path, one_thr
         s.get(c)
     main(["--store", str(store), "results", "save", "--scale", "smoke", "--figures", "open", *arch])
     assert sorted(A.Archive(tmp_path / "arch").run_ids()) == sorted(c.run_id for c in own[:2])  # not the shared one
+
+
+@needs_fashion_mnist
+def test_redraw_draws_an_archived_ticket_again_and_spots_a_changed_one(tmp_path, one_thread):
+    config = smoke(method="snip", rewind_step=0, density=0.05)
+    source = RunStore(tmp_path / "source", archives=[])
+    archive = A.Archive(tmp_path / "results" / "smoke")
+    archive.add(source.get(config), source.ticket(config))
+    result = A.redraw(archive, config)
+    assert result["same_machine"] and result["same_ticket"] and result["ok"] and result["agreement"] == 1.0
+    ticket = source.ticket(config)
+    name = next(iter(ticket.masks))
+    flat = ticket.masks[name].reshape(-1).clone()
+    kept = flat.nonzero().reshape(-1)
+    flat[kept[: len(kept) // 2]] = False  # half of a layer's kept weights moved elsewhere
+    flat[(~ticket.masks[name].reshape(-1)).nonzero().reshape(-1)[: len(kept) // 2]] = True
+    A.save_packed(Ticket({**ticket.masks, name: flat.reshape(ticket.masks[name].shape)}),
+                  archive.ticket_path(config.run_id))
+    changed = A.redraw(archive, config)
+    assert not changed["same_ticket"] and not changed["ok"] and changed["agreement"] < 1.0
+    with pytest.raises(ValueError, match="no cheap draw"):
+        cts = smoke(method="cts", density=0.05)
+        archive.add(source.get(cts), source.ticket(cts))
+        A.redraw(archive, cts)
+
+
+@needs_fashion_mnist
+def test_a_committed_ticket_chosen_at_random_is_drawn_again_identically(one_thread):
+    """One committed record of a cheap draw (SNIP, GraSP, SynFlow, random, ...), chosen at random on every build,
+    drawn again from scratch: the ticket the code draws today is the committed one (identical on the machine
+    that computed it; >= 99% of its kept weights elsewhere)."""
+    pool = [(a, c) for a in A.default_archives() for c in a.configs() if A.cheap_to_redraw(c)]
+    assert pool, "no committed record of a cheap draw under results/"
+    archive, config = random.Random().choice(pool)
+    result = A.redraw(archive, config)
+    assert result["ok"], (f"{archive.root.name}/{config.run_id} ({config.label}, density {config.density:.3%}, "
+                          f"seed {config.seed}) drawn again: {result}")
 
 
 def test_the_committed_results_match_this_ctslib():

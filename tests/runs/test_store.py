@@ -212,6 +212,33 @@ def test_ltr_chain_serves_every_density_it_passed_through(tmp_path, monkeypatch)
     assert draws == [0.8 ** 7, 0.8 ** 5, 0.3, 0.8 ** 2, 0.8 ** 2]
 
 
+def test_a_costly_draw_is_shared_with_the_runs_that_ablate_its_ticket(tmp_path, monkeypatch):
+    """A CTS search kept in _shared/draws serves its shuffled / inverted / reinitialised runs: the same ticket and
+    the same result as each of them drawing its own; draws cheaper than SHARE_DRAW_SECONDS are not kept."""
+    cts = smoke(method="cts", objective="task", density=0.05, search_epochs=0.25)
+    store = RunStore(tmp_path)
+    store.get(cts)
+    assert not (tmp_path / S.SHARED / "draws").exists()  # a smoke search takes well under 30 s
+    monkeypatch.setattr(S, "SHARE_DRAW_SECONDS", 0.0)
+    store.remove(cts)
+    base = store.get(cts)
+    searches = []
+    real = methods.draw_cts
+    monkeypatch.setitem(methods.METHODS, "cts", replace(methods.METHODS["cts"],
+                                                         draw=lambda ctx: searches.append(1) or real(ctx)))
+    fresh = RunStore(tmp_path / "fresh")
+    for ablation in ("shuffle", "invert"):
+        before = len(searches)
+        shared = store.get(cts.with_(ablation=ablation))
+        assert shared["info"]["shared_draw"] == cts.run_id and len(searches) == before  # no search
+        own = fresh.get(cts.with_(ablation=ablation))  # its own search
+        assert own["metrics"] == shared["metrics"]
+        assert fresh.ticket(cts.with_(ablation=ablation)) == store.ticket(cts.with_(ablation=ablation))
+    assert len(searches) == 1  # the fresh store searched once, for the shuffle; the inversion reused that draw
+    assert store.ticket(cts) != store.ticket(cts.with_(ablation="shuffle"))
+    assert base["seconds"]["draw"] == store.get(cts.with_(ablation="shuffle"))["seconds"]["draw"]
+
+
 # --- locks ---------------------------------------------------------------------------------------------
 
 def write_lock(store, config, pid, machine=None, age=0.0):

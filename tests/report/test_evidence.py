@@ -1,0 +1,58 @@
+"""ResNet-20's evidence set (the chapter "The paper's model on CPU"): what it runs, and that a book build reads its
+committed records without ever computing the missing ones."""
+
+import pytest
+
+from ctslib.cli import main
+from ctslib.report import figures as F
+from ctslib.runs import eta, presets
+from ctslib.runs.store import RunStore
+
+
+def test_the_set_is_the_papers_protocol_on_resnet20():
+    fig = F.FIGURES["resnet20"]
+    setting = fig.setting(scale="cpu")
+    configs = fig.configs(setting)
+    assert setting.model == "resnet20" and setting.seeds == (0, 1, 2)
+    assert [round(d, 6) for d in setting.densities] == [round(0.8 ** n, 6) for n in (18, 22, 26, 30)]
+    labels = {c.label for c in configs}
+    assert {"CTS_KL", "Quick CTS_KL", "CTS_L", "LTR", "SNIP", "GraSP", "SynFlow", "random", "dense",
+            "CTS_L at init"} <= labels
+    assert {c.ablation for c in configs} == {"", "shuffle", "invert", "reinit"}
+    cts = [c for c in configs if c.method == "cts" and c.label == "CTS_KL"]
+    assert {c.search_epochs for c in cts} == {c.epochs for c in cts} == {2}  # as long as training
+    assert {c.search_epochs for c in configs if c.label == "Quick CTS_KL"} == {0.25}
+    assert {c.rewind_step for c in cts} == {6}  # 4.8% of 2 epochs of 8,192 images at batch 128
+    assert all(c.track_running_stats is False and not c.augment for c in configs)
+    # Figs. 2 and 4 and Table II at ResNet-20 are parts of it (the claims' ResNet-20 column reads them)
+    ids = {c.run_id for c in configs}
+    for name in ("fig2", "table2", "fig4", "fig5"):
+        assert {c.run_id for c in F.FIGURES[name].configs(scale="cpu", model="resnet20")} <= ids
+    hours = sum(eta.estimates(configs).values()) / 3600
+    assert 7 < hours < 10  # sized to ~8 core-hours at this machine's step cost
+
+
+def test_a_book_build_reads_the_committed_runs_and_computes_none_of_the_rest(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CTS_RESULTS", "none")
+    assert main(["--store", str(tmp_path), "book", "--scale", "cpu", "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "135 runs of fig5, resnet20 are not committed yet" in captured.err and "make reproduce-resnet20" in captured.err
+    lines = {line.split()[0]: line for line in captured.out.splitlines() if line.strip()}
+    assert lines["resnet20"].split()[1] == "0" and lines["fig5"].split()[1] == "0"
+    # named explicitly, the set is computed (what make reproduce-resnet20 does)
+    assert main(["--store", str(tmp_path), "book", "--scale", "cpu", "--figures", "resnet20", "--dry-run"]) == 0
+    assert "resnet20  135 runs (135 not in the store)" in capsys.readouterr().out
+
+
+def test_the_committed_setting_is_read_never_computed(tmp_path, monkeypatch):
+    monkeypatch.setenv("CTS_RESULTS", "none")
+    fig = F.FIGURES["resnet20"]
+    from ctslib.report import frames
+    monkeypatch.setattr(frames, "compute_missing", lambda *a, **k: pytest.fail("a committed run was computed"))
+    with pytest.warns(UserWarning, match="135 of 135 runs are not in the store"):
+        df = fig.data(fig.setting(scale="cpu"), RunStore(tmp_path))
+    assert df.empty
+    assert "0 of 135 in `results/resnet20-fmnist/`" in fig.committed_status(fig.setting(scale="cpu"), RunStore(tmp_path))
+    assert fig.committed_only(fig.setting(scale="cpu")) and not fig.committed_only(fig.setting(scale="smoke"))
+    assert not fig.committed_only(fig.setting(scale="cpu", seeds=[0]))  # another setting is the user's to compute
+    assert presets.base_config("cpu", "resnet20").batch_size == 64
