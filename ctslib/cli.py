@@ -23,9 +23,11 @@ from dataclasses import fields
 from typing import Any, Sequence
 
 from .runs import runtime
-from .runs.config import RunConfig
+from .runs.config import RunConfig, field_help
 from .runs.pipeline import check_runnable, execute
-from .runs.presets import base_config, grid, resolve_scale
+from .objectives import OBJECTIVES
+from .runs.methods import METHODS
+from .runs.presets import PRESETS, base_config, grid, resolve_scale
 from .runs.store import RunStore
 from .runs.sweep import SweepResult, compute_order, default_workers, parse_shard, parse_workers, select_shard, sweep
 from .threads import apply_threads, resolve_threads
@@ -62,19 +64,45 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _one_of(what: str, choices: Sequence[str]):
+    """An argparse type accepting one of `choices`, else saying 'unknown <what> ...; choose one of: ...' (the words
+    of ctslib's own errors; argparse's `choices=` would say it differently)."""
+    def check(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"unknown {what} {text!r}; choose one of: "
+                                             f"{', '.join(repr(c) if c == '' else c for c in choices)}")
+        return text
+    check.__name__ = what  # (argparse names the type in some messages)
+    return check
+
+
 def _add_config_arguments(parser: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
-    group = parser.add_argument_group("run config (overrides the preset)")
+    """One flag per RunConfig field, with its help, its choices where it has them, and its default: the preset's
+    value (--preset, for --model), which `ctslib run --json` shows for a given run."""
+    group = parser.add_argument_group("run config (each flag overrides the preset's value; `ctslib run --json` "
+                                      "shows a run's whole config)")
+    helps = field_help()
     for f in fields(RunConfig):
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default
+        text, choices = helps[f.name]
+        shown = (" ".join(map(str, default)) if isinstance(default, tuple) else f"{default:g}"
+                 if isinstance(default, float) else repr(default))
+        text += f" (default: the preset's; RunConfig's own {shown})"
+        if choices:
+            text += ": " + " | ".join(repr(c) if c == "" else c for c in choices)
         if isinstance(default, bool):
-            group.add_argument(flag, type=_bool, default=None, metavar="BOOL")
+            group.add_argument(flag, type=_bool, default=None, metavar="BOOL", help=text)
         elif isinstance(default, tuple):
-            group.add_argument(flag, type=int, nargs="+", default=None, metavar="EPOCH")
+            group.add_argument(flag, type=int, nargs="+", default=None, metavar="EPOCH", help=text)
+        elif choices:
+            group.add_argument(flag, type=_one_of(f.name.replace("_", " "), choices), default=None,
+                               metavar=f.name.upper(), help=text)
         else:
-            group.add_argument(flag, type=type(default), default=None, metavar=type(default).__name__.upper())
+            group.add_argument(flag, type=type(default), default=None, metavar=type(default).__name__.upper(),
+                               help=text)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +118,7 @@ def _add_threads(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_preset(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default=None, metavar="SCALE",
+    parser.add_argument("--preset", default=None, metavar="SCALE", type=_one_of("preset", PRESETS),
                         help="scale preset: smoke | cpu | paper (default: $CTS_SCALE, else cpu)")
     parser.add_argument("--quick", action="store_true", help="Quick CTS: search for 1/8 of the training epochs")
 
@@ -130,11 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
                                        "an LTR chain stays on one worker), so N processes share a sweep.")
     _add_common(sweep)
     _add_preset(sweep)
-    sweep.add_argument("--methods", nargs="+", default=["cts"], metavar="METHOD", help="default: cts")
+    sweep.add_argument("--methods", nargs="+", default=["cts"], metavar="METHOD", type=_one_of("method", METHODS),
+                       help=f"how tickets are drawn (default: cts): {' | '.join(METHODS)}")
     sweep.add_argument("--objectives", nargs="+", default=["kl"], metavar="OBJECTIVE",
-                       help="objectives of cts and saliency (default: kl)")
+                       type=_one_of("objective", OBJECTIVES),
+                       help=f"objectives of cts and saliency (default: kl): {' | '.join(OBJECTIVES)}")
     sweep.add_argument("--densities", nargs="+", type=float, default=None, metavar="DENSITY",
-                       help="default: the preset's densities for the model")
+                       help="fractions of prunable weights kept, each in (0, 1] (default: the preset's densities "
+                            "for the model)")
     sweep.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED",
                        help="default: the preset's seeds")
     sweep.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
@@ -182,6 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
                                          "archive folder; `check` "
                                          "lists archived records that no longer match this ctslib's run ids; "
                                          "`verify` recomputes a random sample from scratch and compares.")
+    export = sub.add_parser("export", help="a stored run's ticket as a safetensors file, or its network as a "
+                                           "state dict (torch.nn.utils.prune masks, or plain zeros)",
+                            description="Write a stored run's ticket (--format safetensors: bit-packed masks and "
+                                        "metadata, no pickle) or its network with the ticket applied, at the rewind "
+                                        "point or --trained (retrained as the run did: the store keeps no trained "
+                                        "weights): --format prune (weight_orig / weight_mask, as torch.nn.utils."
+                                        "prune keeps them) or state-dict (plain parameters, pruned weights zero).")
+    _add_common(export)
+    export.add_argument("run_id", metavar="RUN_ID", help="a run id or a prefix (`ctslib list`)")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="safetensors",
+                        help="safetensors (the ticket) | prune | state-dict (the network) (default: safetensors)")
+    export.add_argument("--trained", action="store_true", help="prune / state-dict: the trained network, not the "
+                                                                "one at the rewind point")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write")
+
     _add_common(results)
     results.add_argument("action", choices=("save", "check", "verify"))
     results.add_argument("--archive", default=None, metavar="DIR",
@@ -415,7 +461,7 @@ def _archives(args: argparse.Namespace) -> list:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from .runs.archive import RESULTS_DIR, Archive, sample, verify
+    from .runs.archive import IN_CHECKOUT, RESULTS_DIR, Archive, sample, verify
     if args.action == "save":
         from .report import figures as book
         if not args.figures:
@@ -428,6 +474,9 @@ def cmd_results(args: argparse.Namespace) -> int:
         if not args.archive and len(folders) > 1:
             raise UsageError(f"figures {', '.join(args.figures)} are committed in different folders "
                              f"({', '.join(sorted(folders))}); save them one folder at a time, or give --archive")
+        if not args.archive and not IN_CHECKOUT:
+            raise UsageError("results save writes into a checkout's results/ folder; this ctslib is installed, not "
+                             "run from a checkout: give --archive DIR")
         archive = Archive(args.archive or RESULTS_DIR / folders.pop())
         store = RunStore(getattr(args, "store", None), archives=[])
         model = {"model": args.model} if args.model else {}
@@ -481,13 +530,59 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+EXPORT_FORMATS = ("safetensors", "prune", "state-dict")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A stored run's ticket as a portable file, or its network as a state dict (at the rewind point, or trained)."""
+    import torch
+    from .runs.pipeline import rewound_model
+    from .tickets import save_safetensors
+    store = _store(args)
+    run_id = _valid(store.find, args.run_id)
+    record = _valid(store.record, run_id)
+    config = RunConfig.from_dict(record["config"])
+    ticket = store.ticket(config, compute=False)
+    meta = {"run_id": run_id, "model": config.model, "dataset": config.dataset, "method": config.method,
+            "label": config.label, "seed": config.seed, "rewind_step": config.rewind_step,
+            "top1": record["metrics"]["top1"]}
+    out = args.output
+    if args.format == "safetensors":
+        if args.trained:
+            raise UsageError("--trained exports a network: use --format prune or state-dict")
+        save_safetensors(ticket, out, meta)
+        print(f"wrote {out}: the ticket of run {run_id} ({config.label}, density {ticket.density:.4%}) as safetensors "
+              f"(bit-packed masks, metadata {', '.join(meta)}); load it with ctslib.tickets.Ticket.load")
+        return 0
+    if args.trained:
+        print(f"retraining run {run_id} ({config.label}) from its rewind point, as the run did ...", flush=True)
+        result = execute(config, keep_model=True)
+        model, what = result.model, f"trained (top-1 {result.metrics['top1']:.2%}; the record: {meta['top1']:.2%})"
+    else:
+        model, what = rewound_model(config, "cpu"), f"at its rewind point k = {config.rewind_step}"
+    if args.format == "prune":
+        ticket.apply(model)
+        note = "weight_orig / weight_mask as torch.nn.utils.prune keeps them (load into the model after " \
+               "prune.custom_from_mask, or Ticket.from_module reads the masks back)"
+    else:
+        ticket.apply_(model)
+        note = "plain parameters, the pruned weights zero"
+    torch.save(model.state_dict(), out)
+    print(f"wrote {out}: the {config.model} network of run {run_id} ({config.label}, density {ticket.density:.4%}) "
+          f"{what}; {note}")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "book": cmd_book, "list": cmd_list, "show": cmd_show,
-            "results": cmd_results}
+            "results": cmd_results, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # a bad flag or value (said on one line, `_Parser.error`), or --help: its exit code
+        return int(stop.code or 0)
     logger = logging.getLogger("ctslib")
     if not logger.handlers:  # resumption notes and the like, on stderr
         handler = logging.StreamHandler(sys.stderr)

@@ -6,7 +6,7 @@ import itertools
 import math
 import os
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -175,6 +175,55 @@ class Ticket:
             params[name].mul_(mask.to(params[name].device, params[name].dtype))
         return model
 
+    # --- torch.nn.utils.prune -------------------------------------------------------------------
+    def apply(self, model: nn.Module) -> nn.Module:
+        """Install the masks the way `torch.nn.utils.prune` does (`prune.custom_from_mask`): each masked parameter
+        `w` becomes the parameter `w_orig` and the buffer `w_mask`, and `w = w_orig * w_mask` is recomputed before
+        every forward, so training keeps the pruned weights at zero and a user's pruning code sees the usual
+        attributes. `Ticket.from_module(model)` reads the masks back; `Ticket.make_permanent(model)`
+        (`prune.remove`) bakes the zeros into plain parameters. Returns the model."""
+        from torch.nn.utils import prune
+        self.check_matches(model)
+        modules = dict(model.named_modules())
+        for name, mask in self.masks.items():
+            module_name, _, param = name.rpartition(".")
+            module = modules[module_name]
+            prune.custom_from_mask(module, param, mask.to(getattr(module, param).device))
+        return model
+
+    @classmethod
+    def from_module(cls, model: nn.Module) -> "Ticket":
+        """The ticket of a model pruned with `torch.nn.utils.prune` (by `apply` or by your own code): each
+        `<w>_mask` buffer beside a `<w>_orig` parameter, under `w`'s name; prunable weights without a mask
+        (`prunable_names`) are kept whole."""
+        masks: dict[str, torch.Tensor] = {}
+        for module_name, module in model.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            params = dict(module.named_parameters(recurse=False))
+            for buffer_name, buffer in module.named_buffers(recurse=False):
+                base = buffer_name[:-len("_mask")]
+                if buffer_name.endswith("_mask") and f"{base}_orig" in params:
+                    masks[prefix + base] = buffer.detach().cpu().bool()
+        params = dict(model.named_parameters())
+        for name in prunable_names(model):
+            if name not in masks and name in params:
+                masks[name] = torch.ones_like(params[name], dtype=torch.bool, device="cpu")
+        if not masks:
+            raise ValueError("the model has no prunable weight and no torch.nn.utils.prune mask")
+        return cls(masks)
+
+    @staticmethod
+    def make_permanent(model: nn.Module) -> nn.Module:
+        """`prune.remove` on every pruned parameter: `w = w_orig * w_mask` becomes a plain parameter again (its
+        pruned entries zero, free to move if trained further); returns the model."""
+        from torch.nn.utils import prune
+        for module in model.modules():
+            for buffer_name, _ in list(module.named_buffers(recurse=False)):
+                base = buffer_name[:-len("_mask")]
+                if buffer_name.endswith("_mask") and hasattr(module, f"{base}_orig"):
+                    prune.remove(module, base)
+        return model
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Ticket) or self.masks.keys() != other.masks.keys():
             return False
@@ -187,14 +236,87 @@ class Ticket:
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {n: m.cpu() for n, m in self.masks.items()}
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Save atomically (`files.atomic_write`), so a crash never leaves half a ticket."""
+    def save(self, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
+        """Save atomically (`files.atomic_write`), so a crash never leaves half a ticket. A path ending in
+        `.safetensors` gets the portable format (`save_safetensors`: no pickle, readable without ctslib, with
+        `metadata`); any other the torch format (`torch.save`, read with weights_only)."""
+        if os.fspath(path).endswith(".safetensors"):
+            return save_safetensors(self, path, metadata)
         blob = {"format": "ctslib.Ticket/1", "masks": self.state_dict()}
         atomic_write(path, lambda f: torch.save(blob, f))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Ticket":
+        """A ticket file of either format (safetensors or torch), found by its content."""
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if len(head) == 8 and not head.startswith(b"PK") and _is_safetensors(path):
+            return load_safetensors(path)[0]
         blob = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
         if not isinstance(blob, dict) or blob.get("format") != "ctslib.Ticket/1":
             raise ValueError(f"{os.fspath(path)!r} is not a ctslib ticket file")
         return cls(dict(blob["masks"]))
+
+
+# --- the portable ticket file: safetensors, bit-packed masks, metadata -------------------------------------------
+
+SAFETENSORS_FORMAT = "ctslib.ticket.safetensors/1"
+
+
+def _is_safetensors(path: str | os.PathLike) -> bool:
+    """A safetensors file starts with its header's length (8 bytes, little endian) and a JSON header."""
+    import json
+    import struct
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return False
+        (n,) = struct.unpack("<Q", head)
+        if not 2 <= n <= 100_000_000:
+            return False
+        try:
+            return isinstance(json.loads(f.read(n)), dict)
+        except ValueError:
+            return False
+
+
+def save_safetensors(ticket: Ticket, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
+    """The ticket as a safetensors file: each mask bit-packed (`<name>`: uint8, numpy.packbits of the flattened
+    mask; its shape in the metadata), plus string metadata: the format, the density, the kept and total counts,
+    and whatever `metadata` gives (ctslib's export adds model, method, run id, ctslib version). Loadable without
+    pickle and without ctslib (`safetensors.numpy.load_file` + `numpy.unpackbits`)."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save
+
+    from . import __version__
+    arrays = {name: np.packbits(m.detach().cpu().numpy().astype(bool).reshape(-1)) for name, m in ticket.masks.items()}
+    meta = {"format": SAFETENSORS_FORMAT, "ctslib_version": __version__, "density": repr(ticket.density),
+            "num_kept": str(ticket.num_kept), "num_total": str(ticket.num_total),
+            "shapes": json.dumps({n: list(m.shape) for n, m in ticket.masks.items()}),
+            "order": json.dumps(list(ticket.masks))}
+    meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
+    data = save(arrays, metadata=meta)
+    atomic_write(path, lambda f: f.write(data))
+
+
+def load_safetensors(path: str | os.PathLike) -> tuple[Ticket, dict[str, str]]:
+    """(the ticket, its metadata) from a file of `save_safetensors`."""
+    import json
+
+    import numpy as np
+    from safetensors import safe_open
+
+    with safe_open(os.fspath(path), framework="numpy") as f:
+        meta = dict(f.metadata() or {})
+        if meta.get("format") != SAFETENSORS_FORMAT:
+            raise ValueError(f"{os.fspath(path)!r} is a safetensors file but not a ctslib ticket "
+                             f"(format {meta.get('format')!r}, expected {SAFETENSORS_FORMAT!r})")
+        shapes = json.loads(meta["shapes"])
+        masks = {}
+        for name in json.loads(meta["order"]):
+            shape = shapes[name]
+            bits = np.unpackbits(f.get_tensor(name), count=int(np.prod(shape, dtype=np.int64)))
+            masks[name] = torch.from_numpy(bits.astype(bool).reshape(shape))
+    return Ticket(masks), meta

@@ -6,8 +6,9 @@
     archive.add(record, ticket)   # commit a finished run (`ctslib results save`)
     archive.stale()               # records whose config no longer hashes to their run id under this ctslib
 
-Some runs cost more than a cold book build can pay on a laptop (ResNet-20 at cpu scale: ~2-4 min each, 42 for
-Fig. 5). They are computed once (`make reproduce-results`), committed under `results/<name>/` and read by every
+Some runs cost more than a cold book build can pay on a laptop (ResNet-20's evidence set: 135 runs, ~8
+core-hours; the open choices' page). They are computed once (`make reproduce-resnet20`, `make reproduce-results`),
+committed under `results/<name>/` and read by every
 run store (`RunStore.fetch` copies an archived run into the store instead of computing it): `<run_id>.json` is
 the run's record, exactly as the store wrote it, and `<run_id>.npz` its ticket with every mask bit-packed
 (`numpy.packbits`; loaded without pickle), ~34 KB for ResNet-20 instead of 270 KB.
@@ -18,7 +19,11 @@ found but listed by `stale()`, and `ctslib results check` (run by the tests) fai
 (recompute it, or remove it). A record is only ever used for the config it was computed for.
 
 Where the stores look: $CTS_RESULTS (archive folders separated by os.pathsep; 'none' or '' for none, which
-`make reproduce-*` uses to recompute from scratch), else every folder under the repository's `results/`.
+`make reproduce-*` uses to recompute from scratch), else every folder under the repository's `results/` (when
+ctslib runs from a checkout; an installed wheel reads none).
+
+`redraw` draws a committed ticket of a cheap method (SNIP, GraSP, SynFlow, random, magnitude) again from scratch
+and compares (the tests do it for one record chosen at random on every build); `verify` recomputes whole runs.
 """
 
 from __future__ import annotations
@@ -36,7 +41,11 @@ from ..files import atomic_write
 from ..tickets import Ticket
 from .config import RunConfig
 
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
+# The checkout's results/ folder, when ctslib runs from a checkout (an installed wheel has none: no archive unless
+# $CTS_RESULTS names one; nothing is read from a source tree).
+_CHECKOUT = Path(__file__).resolve().parents[2]
+RESULTS_DIR = _CHECKOUT / "results"
+IN_CHECKOUT = (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "ctslib" / "runs" / "archive.py").is_file()
 TICKET_FORMAT = "ctslib.packed-ticket/1"
 
 
@@ -46,7 +55,7 @@ def default_archives() -> list["Archive"]:
     if env is not None:
         paths = [] if env.strip().lower() in ("", "none") else [Path(p) for p in env.split(os.pathsep) if p]
     else:
-        paths = sorted(p for p in RESULTS_DIR.iterdir() if p.is_dir()) if RESULTS_DIR.is_dir() else []
+        paths = sorted(p for p in RESULTS_DIR.iterdir() if p.is_dir()) if IN_CHECKOUT and RESULTS_DIR.is_dir() else []
     return [Archive(p) for p in paths]
 
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from ..cts import STEPS, SearchSettings
 from ..data import DATASETS
-from ..models import MODELS
+from ..models import resolve_model
 from ..objectives import OBJECTIVES
 from ..sanity import ABLATIONS
 from ..tickets import check_density
@@ -81,7 +81,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        checks = [("dataset", self.dataset, DATASETS), ("model", self.model, MODELS),
+        resolve_model(self.model)  # the zoo, a registered model or 'module:factory'; else says so
+        checks = [("dataset", self.dataset, DATASETS),
                   ("method", self.method, METHODS), ("objective", self.objective, OBJECTIVES),
                   ("step", self.step, STEPS)]
         for field_name, value, valid in checks:
@@ -152,6 +153,51 @@ class RunConfig:
     def label(self) -> str:
         """The run's method as the paper writes it: CTS_KL, Quick CTS_L at init, SNIP, LTR, ... (`methods.label`)."""
         return label(self)
+
+
+def field_help() -> dict[str, tuple[str, tuple[str, ...] | None]]:
+    """Each RunConfig field's help line (what it means, in the paper's words where it has them) and its choices
+    where it has a fixed set: what `ctslib run` / `ctslib sweep` show for its flag."""
+    from ..cts import CONCRETE_FORMS, LAGRANGE_OPTIMIZERS, LAMBDA_STARTS
+    from ..models import ZOO
+    return {
+        "dataset": ("the data (smoke/cpu presets: fashion_mnist, the data this machine has)", tuple(DATASETS)),
+        "model": (f"a zoo model ({', '.join(ZOO)}), a registered one, or your own as module:factory "
+                  "(see ctslib.models)", None),
+        "method": ("how the ticket is drawn", tuple(METHODS)),
+        "density": ("fraction of prunable weights kept, in (0, 1]", None),
+        "objective": ("CTS's objective R (or saliency's): kl = reverse KL to the dense net", tuple(OBJECTIVES)),
+        "step": ("CTS's gradient step for the sparsity constraint", tuple(STEPS)),
+        "search_epochs": ("CTS: epochs of ticket search (the paper: as many as training; Quick CTS 1/8)", None),
+        "lagrange_lr": ("CTS with --step lagrange: the multiplier's learning rate", None),
+        "tau": ("CTS: the Concrete temperature tau (paper 2/3)", None),
+        "eta": ("CTS, GRADBALANCE: the smoothing eta of lambda (the paper gives none; ctslib 0.7)", None),
+        "kappa_eff_factor": ("CTS, GRADBALANCE: kappa_eff = this x kappa (paper 1.1)", None),
+        "concrete_form": ("CTS: the Concrete sample: the paper's eq. (8), or the authors' code's", CONCRETE_FORMS),
+        "lam_start": ("CTS, GRADBALANCE: where the smoothed lambda starts", LAMBDA_STARTS),
+        "search_lr_drop_at": ("CTS: the search's 10x learning-rate drop, as a fraction of its steps (paper 0.9)",
+                              None),
+        "lagrange_optimizer": ("CTS, LAGRANGE: the multiplier's ascent", LAGRANGE_OPTIMIZERS),
+        "rewind_step": ("k: the rewind point, in iterations at batch 128 (0: draw at initialisation)", None),
+        "epochs": ("T: the training schedule in epochs", None),
+        "batch_size": ("SGD batch size (also the search's)", None),
+        "lr": ("SGD learning rate", None),
+        "momentum": ("SGD momentum", None),
+        "weight_decay": ("SGD weight decay", None),
+        "milestones": ("epochs at which the learning rate drops 10x", None),
+        "warmup_epochs": ("linear learning-rate warm-up, in epochs", None),
+        "augment": ("random flips and 4-pixel shifts while training", None),
+        "train_examples": ("a fixed random subset of the training set of this size (0: all of it)", None),
+        "test_examples": ("a fixed random subset of the test set of this size (0: all of it)", None),
+        "ltr_rate": ("LTR: fraction of the remaining weights pruned per round, in (0, 1)", None),
+        "synflow_rounds": ("SynFlow: rounds of iterative scoring", None),
+        "ablation": ("a sanity check applied to the drawn ticket ('' for none)", ("",) + tuple(ABLATIONS)),
+        "track_running_stats": ("BatchNorm keeps running statistics (the paper: no, each batch its own)", None),
+        "seed": ("the seed of initialisation, data order and noise", None),
+        "device": ("auto (a GPU when there is one), cpu, cuda, cuda:N", None),
+        "precision": ("fp32, or bf16 autocast (on an AVX2 CPU 8x slower: benchmarks/number_formats.py)",
+                      ("fp32", "bf16")),
+    }
 
 
 # Fields that decide a run's outcome only for some runs, and are part of its identity only there (so adding one

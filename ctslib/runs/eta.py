@@ -19,6 +19,7 @@ import time
 from typing import Sequence
 
 from ..data import DATASETS
+from ..models import preset_model
 from .config import RunConfig
 from .methods import get_method
 
@@ -37,7 +38,7 @@ def _steps_per_epoch(config: RunConfig) -> float:
 
 
 def _step(config: RunConfig) -> float:
-    return STEP_SECONDS.get(config.model, 1.0) * config.batch_size / 128
+    return STEP_SECONDS.get(preset_model(config.model), 1.0) * config.batch_size / 128
 
 
 def ltr_rounds(config: RunConfig) -> int:

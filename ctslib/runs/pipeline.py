@@ -251,6 +251,7 @@ class RunResult:
     timings: dict[str, float]
     epochs: dict[str, float]
     info: dict[str, Any] = field(default_factory=dict)
+    model: nn.Module | None = None  # the trained network, with `execute(..., keep_model=True)`
 
     def record(self) -> dict[str, Any]:
         """JSON-ready record of the run (the ticket itself is stored separately)."""
@@ -463,14 +464,15 @@ def draw_ticket(config: RunConfig, channels_last: bool | None = None) -> Ticket:
 
 
 def execute(config: RunConfig, *, progress: bool = False, workdir: str | os.PathLike | None = None,
-            cache: RunCache | None = None, channels_last: bool | None = None) -> RunResult:
+            cache: RunCache | None = None, channels_last: bool | None = None, keep_model: bool = False) -> RunResult:
     """Run `config`: rewind point, ticket, optional sanity-check ablation, training, test.
 
     `workdir`: folder for checkpoints; a run started again with the same folder resumes from the last
     one. `cache`: work shared with other runs (see `RunCache`). `channels_last`: memory format of conv
     nets (default: on, on every device: a ResNet-20 step on CPU takes 0.81x the time in it,
-    benchmarks/number_formats.py). Under torchrun (`ctslib.runs.runtime`), every rank calls this; rank 0
-    alone reads and writes files.
+    benchmarks/number_formats.py). `keep_model`: the result holds the trained network (`RunResult.model`, on
+    the CPU, contiguous). Under torchrun (`ctslib.runs.runtime`), every rank calls this; rank 0 alone reads
+    and writes files.
     """
     check_runnable(config)
     device = runtime.device(config.device)
@@ -506,4 +508,5 @@ def execute(config: RunConfig, *, progress: bool = False, workdir: str | os.Path
     timings["total"] = sum(timings.values())
     epochs = {"rewind": float(rewind["epochs"]), "draw": float(drawn["epochs"]), "train": train_epochs}
     epochs["total"] = sum(epochs.values())
-    return RunResult(config, ticket.to("cpu"), metrics, timings, epochs, info=info)
+    kept = model.to("cpu", memory_format=torch.contiguous_format) if keep_model else None
+    return RunResult(config, ticket.to("cpu"), metrics, timings, epochs, info=info, model=kept)

@@ -38,7 +38,7 @@ from itertools import product
 from typing import Any, Iterable, Sequence
 
 from ..data import DATASETS
-from ..models import MODELS
+from ..models import preset_model
 from .config import RunConfig
 from .methods import HALF_FRACTION, QUICK_FRACTION, get_method
 
@@ -108,7 +108,7 @@ def protocol(scale: str, model: str, dataset: str, fields_: dict[str, Any]) -> d
     epochs = fields_.get("epochs", RunConfig.epochs)
     examples = fields_.get("train_examples") or DATASETS[dataset].train_size
     fields_["search_epochs"] = float(epochs * fraction)
-    fields_["rewind_step"] = round(REWIND_FRACTION[model] * epochs * examples / 128)
+    fields_["rewind_step"] = round(REWIND_FRACTION[preset_model(model)] * epochs * examples / 128)
     return fields_
 
 
@@ -166,19 +166,20 @@ def resolve_scale(scale: str | None) -> str:
 
 def default_dataset(scale: str | None, model: str) -> str:
     """Fashion-MNIST for every model at smoke/cpu scale (the data this machine has); the paper's otherwise."""
-    return "fashion_mnist" if resolve_scale(scale) in ("smoke", "cpu") else MODEL_DATASET[model]
+    return "fashion_mnist" if resolve_scale(scale) in ("smoke", "cpu") else MODEL_DATASET[preset_model(model)]
 
 
 def _settings(scale: str | None, model: str) -> tuple[str, dict[str, Any]]:
+    """The preset's fields for `model` (your own model: those of the zoo model it is registered like)."""
     scale = resolve_scale(scale)
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
-    if (scale, model) not in _SETTINGS:
-        have = [s for s in PRESETS if (s, model) in _SETTINGS]
-        raise ValueError(f"preset {scale!r} has no setting for model {model!r} "
-                         f"(the paper's settings cover resnet20, vgg16 and resnet50); "
+    like = preset_model(model)  # raises, naming the model, if there is no such model
+    if (scale, like) not in _SETTINGS:
+        have = [s for s in PRESETS if (s, like) in _SETTINGS]
+        raise ValueError(f"preset {scale!r} has no setting for model {model!r}"
+                         + (f" (presets of {like})" if like != model else "")
+                         + f" (the paper's settings cover resnet20, vgg16 and resnet50); "
                          f"for {model} use preset {' or '.join(repr(s) for s in have)}")
-    return scale, dict(_SETTINGS[(scale, model)])
+    return scale, dict(_SETTINGS[(scale, like)])
 
 
 def base_config(scale: str | None = None, model: str = "lenet300", dataset: str | None = None, *,
@@ -212,7 +213,7 @@ def on_grid(rounds: Iterable[int], scale: str | None = None, model: str = "lenet
 def default_densities(scale: str | None = None, model: str = "lenet300") -> tuple[float, ...]:
     """The densities a figure at `scale` sweeps: (1 - ltr_rate)^n, on LTR's chain, sparsest last."""
     scale, _ = _settings(scale, model)
-    return on_grid(_DENSITY_ROUNDS[(scale, model)], scale, model)
+    return on_grid(_DENSITY_ROUNDS[(scale, preset_model(model))], scale, model)
 
 
 def default_seeds(scale: str | None = None) -> tuple[int, ...]:

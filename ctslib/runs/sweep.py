@@ -21,6 +21,7 @@ only the runs in flight (and those resume from their checkpoints).
 from __future__ import annotations
 
 import argparse
+import importlib
 import multiprocessing
 import os
 import sys
@@ -129,7 +130,25 @@ def work_groups(configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
     return sorted(chains, key=len, reverse=True) + others
 
 
-def _init_worker(threads: int) -> None:
+def _user_models() -> dict[str, tuple[str, str, str]]:
+    """Models registered in this process by name (not by import path): name -> (module, qualname, like), so that
+    worker processes can register them too."""
+    from ..models import LIKE, MODELS, ZOO
+    return {name: (f.__module__, f.__qualname__, LIKE[name]) for name, f in MODELS.items()
+            if name not in ZOO and ":" not in name}
+
+
+def _init_worker(threads: int, models: dict[str, tuple[str, str, str]] | None = None) -> None:
+    from ..models import MODELS, register_model
+    for name, (module, qualname, like) in (models or {}).items():  # the parent's own models, where importable
+        try:
+            factory = importlib.import_module(module)
+            for part in qualname.split("."):
+                factory = getattr(factory, part)
+        except (ImportError, AttributeError):
+            continue  # (defined in a function or a notebook: the run says the model is unknown)
+        if name not in MODELS:
+            register_model(name, factory, like=like)
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
@@ -177,7 +196,7 @@ def compute_runs(root: str | os.PathLike, configs: Sequence[RunConfig], *, worke
     threads = threads or max(1, usable_cores() // workers)
     # spawn, not fork: the parent may have started torch's thread pools, which do not survive a fork.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads,))
+                               initializer=_init_worker, initargs=(threads, _user_models()))
     try:
         group_of = {pool.submit(_compute_group, str(store.root), g): g for g in missing}
         pending: set[Future] = set(group_of)

@@ -110,7 +110,8 @@ def test_dense_parameters():
 def test_unknown_model_name():
     with pytest.raises(ValueError) as err:
         build_model("foo", **CIFAR)
-    assert str(err.value) == "unknown model 'foo'; choose one of: lenet300, resnet20, vgg16, resnet50"
+    assert str(err.value) == ("unknown model 'foo'; choose one of: lenet300, resnet20, vgg16, resnet50, or give your own "
+                              "as 'module:factory' (or register_model it)")
 
 
 @pytest.mark.parametrize("field,value", [("in_channels", 0), ("image_size", -3), ("num_classes", 0)])

@@ -196,3 +196,35 @@ def test_threads(tmp_path):
     idle = record["results"]["smoke lenet300"]["idle"]
     assert set(idle) == {"all, passive"} and idle["all, passive"]["vs_best"] == pytest.approx(1.0)
     assert all(len(row["seconds"]) == 1 and row["seconds"][0] > 0 for row in idle.values())
+
+
+@needs_fashion_mnist
+def test_inference(tmp_path):
+    record = run_benchmark("inference", tmp_path)
+    assert record["layouts"] == ["csr", "csr_int32", "coo"] and record["tolerance"] == 1e-5
+    assert len(record["table"]) == 3 * 2 * 4 + 2 * 2 and 0 < record["dense_top1"] <= 1
+    contenders = {"dense", "csr", "csr_int32", "coo"}
+    tickets = record["lenet300"]
+    assert [t["density"] for t in tickets] == [0.1, 0.01, 0.001]
+    for t in tickets:
+        assert t["nnz"] <= t["kept"] == round(t["density"] * t["total"])
+        assert set(t["weight_bytes"]) == set(t["saved_bytes"]) == set(t["top1"]) == contenders
+        assert t["weight_bytes"]["dense"] == 4 * t["total"]
+        assert all(t["weight_bytes"][c] < t["weight_bytes"]["dense"] for c in ("csr", "csr_int32", "coo"))
+        top1 = [t["top1"][c] for c in contenders]
+        assert max(top1) - min(top1) <= 0.01  # the sparse models classify as the dense one (up to float rounding)
+        assert [b["batch"] for b in t["batches"]] == [1, 8]
+        for b in t["batches"]:
+            assert set(b["contenders"]) == contenders
+            assert all(b["max_abs_diff"][c] <= 1e-5 * b["max_abs_logit"] for c in ("csr", "csr_int32", "coo"))
+            for row in b["contenders"].values():
+                positive_quantiles(row["seconds"])
+                positive_quantiles(row["time_ratio_to_dense"])
+                assert row["images_per_second"] > 0
+            assert b["contenders"]["dense"]["time_ratio_to_dense"]["median"] == pytest.approx(1.0)
+    assert record["resnet20_density"] == 0.01 and [b["batch"] for b in record["resnet20"]] == [1, 2]
+    for b in record["resnet20"]:
+        assert b["conv_zero_fraction"] > 0.98 and set(b["contenders"]) == {"dense", "masked"}
+        assert b["conv_weight_bytes"]["csr_if_stored"] < b["conv_weight_bytes"]["dense"]
+        for row in b["contenders"].values():
+            positive_quantiles(row["seconds"])

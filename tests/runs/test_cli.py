@@ -5,6 +5,7 @@ import re
 import os
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from helpers import needs_fashion_mnist
 from ctslib.runs import store as S
 from ctslib.cli import main
+from ctslib.runs.config import RunConfig
 from ctslib.runs.presets import base_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,3 +155,22 @@ def test_sweep_list_and_show(capsys, tmp_path):
     assert code == 0 and "test accuracy: top-1" in out and "layers (density, size):" in out
     code, out, _ = cli(capsys, "show", record["run_id"], "--json", "--store", tmp_path)
     assert code == 0 and json.loads(out) == record
+
+
+def test_every_run_flag_explains_itself():
+    """`ctslib run --help`: each flag has help text with its default, and the flags with a fixed set of values
+    list it."""
+    from ctslib.cli import build_parser
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    actions = {a.dest: a for a in run._actions if a.option_strings and a.dest != "help"}
+    missing = [d for d, a in actions.items() if not a.help]
+    assert not missing, f"flags without help: {missing}"
+    config_flags = [a for d, a in actions.items() if a.help and "RunConfig's own" in a.help]
+    assert len(config_flags) == len(fields(RunConfig))
+    assert "fraction of prunable weights kept, in (0, 1]" in actions["density"].help
+    for dest, listed in (("method", "cts | ltr | snip"), ("objective", "task | delta_loss"), ("step", "gradbalance"),
+                         ("dataset", "fashion_mnist | cifar10"), ("ablation", "shuffle | reinit"),
+                         ("precision", "fp32 | bf16")):
+        assert listed in actions[dest].help, (dest, actions[dest].help)
+    assert "lenet300, resnet20, vgg16, resnet50" in actions["model"].help and "module:factory" in actions["model"].help
+    assert "smoke | cpu | paper" in actions["preset"].help
