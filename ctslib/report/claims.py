@@ -17,6 +17,7 @@ The checks read the figures' data (`FIGURES[...].data`); Tables I and II are in 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -79,6 +80,10 @@ class Evidence:
         if figure not in self._cache:
             if self.figures is not None and figure not in self.figures:
                 self._cache[figure] = pd.DataFrame(columns=_EMPTY_COLUMNS)
+            elif self.figures is not None:  # a model's evidence set: its committed runs, as many as there are
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=r".* runs are not in the store")
+                    self._cache[figure] = FIGURES[figure].data(self._setting(figure), self.store, compute=False)
             else:
                 fig = FIGURES[figure]
                 self._cache[figure] = fig.data(self._setting(figure), self.store, compute=self.compute)
@@ -91,7 +96,10 @@ class Evidence:
             return self.data(figure)
         key = f"{figure}/runs"
         if key not in self._cache:
-            self._cache[key] = collect(self.configs(figure), self.store, compute=self.compute)
+            with warnings.catch_warnings():
+                if self.figures is not None:
+                    warnings.filterwarnings("ignore", message=r".* runs are not in the store")
+                self._cache[key] = collect(self.configs(figure), self.store, compute=self.compute)
         return self._cache[key]
 
     def objectives(self, figure: str) -> pd.DataFrame:

@@ -34,6 +34,7 @@ Choices (the paper leaves them open or the CPU budget forces them):
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Sequence
 
@@ -506,7 +507,14 @@ class Figure:
         a bar; default, off a terminal, e.g. under papermill: a line per run). A figure's committed setting
         (`committed_only`) is read as it is, never computed here."""
         configs = self.configs(setting)
-        compute = compute and not self.committed_only(setting)
+        if self.committed_only(setting):  # read as committed; `committed_status` says how many runs there are
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r".* runs are not in the store")
+                return self._data(setting, configs, store, False, progress)
+        return self._data(setting, configs, store, compute, progress)
+
+    def _data(self, setting: Setting, configs: list[RunConfig], store: RunStore | None, compute: bool,
+              progress: bool | None) -> pd.DataFrame:
         if self.frame == "objectives":
             return frames.objective_values(configs, self.scored_at, presets.EVAL_BATCHES[setting.scale], store,
                                            self.objectives, compute=compute, progress=bool(progress))
