@@ -26,9 +26,10 @@ Choices (the paper leaves them open or the CPU budget forces them):
   pruning-at-initialisation methods (`Method.at_init`), and the paper says so for random pruning. CTS and
   LTR draw at the rewind step k of the preset. CTS_L "at initialisation" (Figs. 4-5) searches on theta_0.
 - Smoke and cpu scale use Fashion-MNIST for every model (CIFAR-10 cannot be downloaded on the
-  development machine); ResNet-20 runs on a subset there at two densities (Fig. 5, 3 seeds: 42 runs of 2-4 min,
-  more than the cold book's budget, so they are committed under results/cpu and read, `ctslib.runs.archive`;
-  `make reproduce-results` recomputes them).
+  development machine). ResNet-20 at cpu scale is its evidence set (figure `resnet20`, the chapter "The paper's
+  model on CPU": Figs. 2 and 4 and Table II on the paper's model, 135 runs, ~8 core-hours; Fig. 5 at cpu scale is
+  its sanity-check part): committed under results/resnet20-fmnist (`Figure.committed`), read by every build and
+  never computed by one (`make reproduce-resnet20` computes them; `ctslib.runs.archive`).
 """
 
 from __future__ import annotations
