@@ -559,7 +559,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         result = execute(config, keep_model=True)
         model, what = result.model, f"trained (top-1 {result.metrics['top1']:.2%}; the record: {meta['top1']:.2%})"
     else:
-        model, what = rewound_model(config, "cpu"), f"at its rewind point k = {config.rewind_step}"
+        model = rewound_model(config, "cpu")
+        shared = store.load_rewind(config)  # the run's own theta_k, where the store keeps it
+        if shared is not None:
+            model.load_state_dict(shared["state"])
+        what = f"at its rewind point k = {config.rewind_step}"
     if args.format == "prune":
         ticket.apply(model)
         note = "weight_orig / weight_mask as torch.nn.utils.prune keeps them (load into the model after " \

@@ -52,7 +52,7 @@ EQUAL_TIME = 1.5          # "drawn in equal time": costliest / cheapest draw (in
 class Evidence:
     """The data of every figure at `scale` (each figure's default setting), collected lazily from the store.
 
-    With `model`, the figures in `figures` run on that model instead (`ModelEvidence`: ResNet-20's evidence set),
+    With `model`, the figures in `figures` run on that model instead (`model_evidence`: ResNet-20's evidence set),
     and the claims resting on no figure of `figures` are not tested on it."""
 
     scale: str | None = None

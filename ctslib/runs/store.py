@@ -442,7 +442,8 @@ class RunStore(RunCache):
         the same ticket (cheaper draws are recomputed: their file would cost more than they do)."""
         if not get_method(config.method).chain:
             if seconds >= SHARE_DRAW_SECONDS:
-                scores = None if drawn.scores is None else {n: s.detach().float().cpu() for n, s in drawn.scores.items()}
+                # (scores in their own precision: SynFlow's float64 ranks differently in float32)
+                scores = None if drawn.scores is None else {n: s.detach().cpu() for n, s in drawn.scores.items()}
                 self._save_shared(self._shared("draws", draw_key(config)), {
                     "format": "ctslib.draw/1", "key": draw_key(config), "source": config.run_id,
                     "num_total": drawn.ticket.num_total, "masks": drawn.ticket.state_dict(),
