@@ -47,6 +47,9 @@ def benchmark_tables(results_dir) -> list[tuple[str, str, list[tuple[str, pd.Dat
         env = blob.get("environment", {}) if isinstance(blob.get("environment"), dict) else {}
         machine = ", ".join(f"{k} {_cell(env[k])}" for k in ("device", "cpu_count", "threads", "torch", "load_average",
                                                                  "time") if k in env)
+        if "argv" in env and "benchmark" in blob:  # the command that made it
+            command = " ".join(["PYTHONPATH=. python3", f"benchmarks/{blob['benchmark']}.py", *map(str, env["argv"])])
+            machine += ("; " if machine else "") + f"made by `{command}`"
         title = str(blob.get("benchmark", path.stem)) + (" (tiny)" if blob.get("tiny") else "")
         tables, scalars = [], {}
         for key, value in blob.items():
