@@ -183,17 +183,12 @@ def lenet(args, device: torch.device, rows: list[dict]) -> tuple[float, list[dic
                     max_diff[name] = float((models[name](x) - reference).abs().max())
                     assert max_diff[name] <= TOLERANCE * scale, (entry["density"], batch, name, max_diff[name], scale)
 
-            def forward(net):
-                def fn():
-                    with torch.inference_mode():
-                        return net(x)
-                return fn
-
             small = batch == 1
             repeats = args.repeats or (2 if args.tiny else 15)
             inner = 1 if args.tiny else (200 if small else 10)
             warmup = 1 if args.tiny else (50 if small else 3)
-            samples = common.interleaved({n: forward(m) for n, m in models.items()}, repeats=repeats, inner=inner,
+            samples = common.interleaved({n: no_grad_forward(m, x) for n, m in models.items()}, repeats=repeats,
+                                         inner=inner,
                                          warmup=warmup, device=device)
             b = {"batch": batch, "repeats": repeats, "inner": inner, "max_abs_diff": max_diff,
                  "max_abs_logit": scale, "contenders": {}}
@@ -216,6 +211,14 @@ def lenet(args, device: torch.device, rows: list[dict]) -> tuple[float, list[dic
     return tickets[0]["top1"], out
 
 
+def no_grad_forward(net: nn.Module, x: torch.Tensor):
+    """A contender: one inference-mode forward of `net` on `x`."""
+    def fn():
+        with torch.inference_mode():
+            return net(x)
+    return fn
+
+
 def resnet20(args, device: torch.device, rows: list[dict], density: float) -> list[dict]:
     """Per batch size: dense vs masked (zeros) conv forward timings and the conv weights' bytes."""
     batches = (1, 2) if args.tiny else BATCHES
@@ -233,17 +236,12 @@ def resnet20(args, device: torch.device, rows: list[dict], density: float) -> li
         csr_bytes = sum(tensor_bytes(to_sparse(w.detach().reshape(w.shape[0], -1), "csr")) for w in convs)
         dense_bytes = sum(tensor_bytes(w) for w in convs)
 
-        def forward(net):
-            def fn():
-                with torch.inference_mode():
-                    return net(x)
-            return fn
-
         small = batch == 1
         repeats = args.repeats or (2 if args.tiny else (15 if small else 12))
         inner = 1 if args.tiny else (20 if small else 1)
         warmup = 1 if args.tiny else (5 if small else 1)
-        samples = common.interleaved({"dense": forward(model), "masked": forward(masked)}, repeats=repeats,
+        samples = common.interleaved({"dense": no_grad_forward(model, x), "masked": no_grad_forward(masked, x)},
+                                     repeats=repeats,
                                      inner=inner, warmup=warmup, device=device)
         b = {"batch": batch, "repeats": repeats, "inner": inner, "conv_zero_fraction": zero_fraction,
              "conv_weight_bytes": {"dense": dense_bytes, "csr_if_stored": csr_bytes}, "contenders": {}}
