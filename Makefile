@@ -11,19 +11,23 @@ PIP = $(PYTHON) -m pip
 TORCH_PIN ?= torch==2.13.0
 EXTRAS ?= test,book
 
-.PHONY: setup data browser run book test reproduce-results reproduce-resnet20 verify-results
+.PHONY: setup data browser run book test reproduce-results reproduce-resnet20 reproduce-vit verify-results
 
 # The committed run records (results/, ctslib/runs/archive.py) that every run store reads instead of computing:
 # the cpu-scale runs too slow for the cold book's budget. results/cpu: the figures in ARCHIVED (the open choices'
 # page: 63 CTS_KL runs, 458 s on 2 workers); results/resnet20-fmnist: ResNet-20's evidence set (the chapter "The
-# paper's model on CPU" and Fig. 5 at cpu scale: 135 runs, ~8 core-hours; a book build never computes them).
-# reproduce-results / reproduce-resnet20 recompute them from scratch (no archive read) into a fresh store and
-# commit them; verify-results recomputes N records chosen at random and compares.
+# paper's model on CPU" and Fig. 5 at cpu scale: 135 runs, ~8 core-hours; a book build never computes them);
+# results/vit-fmnist: the chapter "Self-attention" (a small ViT: 192 runs, ~1.5 core-hours, never computed by a build).
+# reproduce-results / reproduce-resnet20 / reproduce-vit recompute them from scratch (no archive read) into a fresh
+# store and commit them; verify-results recomputes N records chosen at random and compares.
 ARCHIVED ?= open
 EVIDENCE ?= resnet20,fig5
+VIT ?= vit
 REPRODUCE_STORE ?= _build/reproduce-store
 WORKERS ?= auto
 N ?= 2
+# the test suite on one process per core (pytest-xdist); the smoke book's tests share one worker, so it is built once
+TEST_WORKERS ?= auto
 
 setup:
 	$(PIP) install --quiet "$(TORCH_PIN)"
@@ -44,7 +48,7 @@ book: setup
 	PYTHON="$(PYTHON)" bash scripts/build_book.sh
 
 test: setup browser
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 reproduce-results: setup
 	CTS_RESULTS=none $(PYTHON) -m ctslib --store "$(REPRODUCE_STORE)" book --scale cpu --figures $(ARCHIVED)
@@ -53,6 +57,10 @@ reproduce-results: setup
 reproduce-resnet20: setup
 	CTS_RESULTS=none $(PYTHON) -m ctslib --store "$(REPRODUCE_STORE)" book --scale cpu --figures $(EVIDENCE) --workers $(WORKERS)
 	$(PYTHON) -m ctslib --store "$(REPRODUCE_STORE)" results save --scale cpu --figures $(EVIDENCE)
+
+reproduce-vit: setup
+	CTS_RESULTS=none $(PYTHON) -m ctslib --store "$(REPRODUCE_STORE)" book --scale cpu --figures $(VIT) --workers $(WORKERS)
+	$(PYTHON) -m ctslib --store "$(REPRODUCE_STORE)" results save --scale cpu --figures $(VIT)
 
 verify-results: setup
 	$(PYTHON) -m ctslib results check

@@ -349,7 +349,7 @@ def cmd_book(args: argparse.Namespace) -> int:
     # The report layer (pandas, matplotlib) is imported only by this command: `ctslib run` stays light.
     from .report import figures as book
     scale = _valid(resolve_scale, args.scale)
-    names = args.figures or list(book.FIGURES)
+    names = args.figures or [n for n, f in book.FIGURES.items() if scale in f.scales]
     unknown = [n for n in names if n not in book.FIGURES]
     if unknown:
         raise UsageError(f"unknown figure(s) {', '.join(unknown)}; choose from: {', '.join(book.FIGURES)}")
@@ -366,8 +366,8 @@ def cmd_book(args: argparse.Namespace) -> int:
             folders = sorted({book.FIGURES[n].committed[scale] for n in committed})
             print(f"note: {len(absent)} runs of {', '.join(committed)} are not committed yet (results/"
                   f"{', results/'.join(folders)}); a book build does not compute them (hours): `ctslib book --figures "
-                  f"{','.join(committed)}` or `make reproduce-resnet20` does. Their pages show the runs committed.",
-                  file=sys.stderr)
+                  f"{','.join(committed)}` or {' / '.join(f'`{book.REPRODUCE[f]}`' for f in folders)} does. Their "
+                  f"pages show the runs committed.", file=sys.stderr)
             per_figure = {n: [c for c in cs if c.run_id not in absent] for n, cs in per_figure.items()}
     everything = compute_order([c for cs in per_figure.values() for c in cs])
     configs = _sharded(everything, args.shard)
@@ -483,7 +483,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         configs = compute_order([c for n in args.figures for c in book.FIGURES[n].configs(scale=scale, **model)])
         # a run another figure of a book build needs too stays with the runs that build computes (each figure at
         # its default setting; committed-only figures are not computed by a build)
-        others = {c.run_id for n, f in book.FIGURES.items() if n not in args.figures
+        others = {c.run_id for n, f in book.FIGURES.items() if n not in args.figures and scale in f.scales
                   and not f.committed_only(f.setting(scale=scale)) for c in f.configs(scale=scale)}
         configs = [c for c in configs if c.run_id not in others]
         saved = missing = 0

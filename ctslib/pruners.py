@@ -159,20 +159,73 @@ class _AbsAffine(nn.Module):
         return x * self.weight.view(shape) + self.bias.view(shape)
 
 
-def _linearised_copy(model: nn.Module) -> nn.Module:
-    """A float64 deep copy whose BatchNorm layers are the per-channel affine maps `_AbsAffine`.
+class _FrozenScaleNorm(nn.Module):
+    """What a LayerNorm becomes in SynFlow's linearised network: x -> |gamma| x / c + |beta|, with c the root mean
+    square of x over the normalised features, held constant (not differentiated).
 
-    BatchNorm: SynFlow must not normalise its all-ones input by batch statistics (the batch is one
-    image, and subtracting the mean would cancel the flow). Synaptic-Flow prunes in eval mode, where a
-    fresh BatchNorm with running mean 0 and variance 1 is x -> gamma x + beta up to 1/sqrt(1 + eps); we
-    use exactly that map (with |gamma|, |beta|) whatever the running statistics, so the flow is the same
-    for models that track running statistics and for those (the paper's) that do not.
+    No mean is subtracted (on the all-ones input every token's features would cancel, as BatchNorm's batch mean
+    would), and the scale is a constant as a BatchNorm's running statistics are in eval mode, so the flow stays a
+    product of positive weights along every path. Without the division the flow's degree in the weights grows
+    threefold per attention block (R ~ 1e99 at 3 blocks) and overflows float64 at 4."""
+
+    def __init__(self, norm: nn.LayerNorm):
+        super().__init__()
+        self.dims = tuple(range(-len(norm.normalized_shape), 0))
+        self.weight = norm.weight if norm.elementwise_affine else None
+        self.bias = getattr(norm, "bias", None) if norm.elementwise_affine else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x / x.detach().pow(2).mean(self.dims, keepdim=True).sqrt().clamp_min(torch.finfo(x.dtype).tiny)
+        if self.weight is not None:
+            y = y * self.weight
+        return y + self.bias if self.bias is not None else y
+
+
+class _FrozenRowNorm(nn.Module):
+    """What a softmax over attention scores becomes in SynFlow's linearised network: S -> S / c, with c the sum of
+    each row of S (over the keys), held constant (not differentiated).
+
+    The rows still sum to 1, as softmax's do, so attention's output has the scale of its values and the MLP beside
+    it keeps its share of the flow; but the weights of the average are now linear in S (every entry is positive
+    in the linearised network), so the flow is a product of positive weights along every path through Q and K too,
+    as it is through a ReLU network on a positive input. Kept as a softmax, the identical all-ones tokens would
+    give Q and K next to no gradient (scored ~0: pruned first); with S / T instead, attention's output would grow
+    cubically in its input and outweigh the MLP's."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / x.detach().sum(self.dim, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+
+
+def _linearised_copy(model: nn.Module) -> nn.Module:
+    """A float64 deep copy in which SynFlow's flow is a product of positive weights along every path.
+
+    - BatchNorm: SynFlow must not normalise its all-ones input by batch statistics (the batch is one image, and
+      subtracting the mean would cancel the flow). Synaptic-Flow prunes in eval mode, where a fresh BatchNorm with
+      running mean 0 and variance 1 is x -> gamma x + beta up to 1/sqrt(1 + eps); we use exactly that map (with
+      |gamma|, |beta|: `_AbsAffine`) whatever the running statistics, so the flow is the same for models that track
+      running statistics and for those (the paper's) that do not.
+    - LayerNorm: |gamma| x / c + |beta| with the scale c held constant (`_FrozenScaleNorm`; subtracting the mean
+      would cancel the all-ones tokens, and a LayerNorm has no running statistics to stand in for its own).
+    - Softmax modules (the zoo ViT's attention, `models.vit.SelfAttention`): S -> S / c, c each row's sum held
+      constant (`_FrozenRowNorm`).
+    - GELU, SiLU: the identity, as ReLU is on the positive inputs of the linearised network.
+    Attention computed inside `nn.MultiheadAttention` keeps its softmax (it is not a module to replace).
     """
     linear = copy.deepcopy(model).double().eval()  # eval: no dropout in the flow
     for parent in list(linear.modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, nn.modules.batchnorm._BatchNorm):
                 setattr(parent, child_name, _AbsAffine(child))
+            elif isinstance(child, nn.LayerNorm):
+                setattr(parent, child_name, _FrozenScaleNorm(child))
+            elif isinstance(child, nn.Softmax):
+                setattr(parent, child_name, _FrozenRowNorm(child.dim if child.dim is not None else -1))
+            elif isinstance(child, (nn.GELU, nn.SiLU)):
+                setattr(parent, child_name, nn.Identity())
     return linear
 
 
@@ -181,7 +234,7 @@ def synflow_scores(model: nn.Module, input_shape: tuple[int, ...], ticket: Ticke
 
     Every parameter is replaced by its absolute value (biases too, as in Synaptic-Flow's code; with
     ReLUs and max-pools the network is then linear in each weight), pruned weights (`ticket`) are zero,
-    BatchNorm is the affine map of `_linearised_copy`, and R = sum of the outputs for a single all-ones
+    normalisation layers are affine maps and attention bilinear (`_linearised_copy`), and R = sum of the outputs for a single all-ones
     input of shape `input_shape` (C, H, W). Computed and returned in float64 (the ranking `Ticket.from_scores`
     keeps float64; a flow that overflows float64 raises a ValueError); no data is used. Without biases the
     scores obey synaptic-flow conservation: every layer's scores sum to R.

@@ -1,4 +1,5 @@
-"""Model zoo: LeNet-300-100, CIFAR ResNet-20, CIFAR VGG-16 and ImageNet ResNet-50, by name; and your own models.
+"""Model zoo: LeNet-300-100, CIFAR ResNet-20, CIFAR VGG-16, ImageNet ResNet-50 and a small ViT, by name; and your
+own models.
 
 Every zoo model has ``input_shape`` (C, H, W), checked at the start of ``forward``, and
 ``dense_parameters``: names of conv/linear weights that must never be pruned.
@@ -32,12 +33,14 @@ from .cifar_resnet import resnet20
 from .imagenet_resnet import resnet50
 from .lenet import LeNet300
 from .vgg import vgg16
+from .vit import vit
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "lenet300": LeNet300,
     "resnet20": resnet20,
     "vgg16": vgg16,
     "resnet50": resnet50,
+    "vit": vit,
 }
 
 

@@ -29,7 +29,7 @@ from ..runs import presets
 from ..runs.methods import objective_symbol
 from ..runs.store import RunStore
 from .figures import FIGURES, SALIENCY_NAMES, all_configs
-from .frames import collect
+from .frames import by_kind, collect, layer_frame
 from . import reference
 from .names import ablation_name, dataset_name, model_name, pct, pp, sparsity_label
 from .stats import accuracy_table, seed_table
@@ -615,6 +615,38 @@ def check_matching_regime(ev: Evidence) -> Finding:
     return verdict, text, effect
 
 
+def _vit_parts(ev: Evidence) -> tuple[pd.DataFrame, dict, pd.Series, list[str]]:
+    """The ViT chapter's runs: the tickets (no ablations), CTS_KL − LTR per density, LTR's regime at each density
+    and the saliency methods run."""
+    df = ev.runs("vit")
+    base = df[df["ablation"] == ""]
+    return df, _pair_effects(base, "CTS_KL", "LTR"), _ltr_regimes(ev, "vit"), \
+        [n for n in SALIENCY_NAMES if n in set(base["name"])]
+
+
+def check_self_attention(ev: Evidence) -> Finding:
+    """The paper's open question, on the ViT: do CTS's advantages carry over? Its three advantages as the paper
+    claims them on ResNet-20 (C1, A5, A1): CTS_KL ahead of LTR in the highly sparse regime, ahead of every saliency
+    method at every density, above its sanity-check ablations at every point."""
+    df, effects, regime_of, saliency = _vit_parts(ev)
+    if df.empty or not effects:
+        return NOT_TESTED, "no ViT runs (the chapter Self-attention)", ""
+    sparse = {d: e for d, e in effects.items() if regime_of.get(d) == HIGHLY_SPARSE}
+    if not sparse:
+        return NOT_TESTED, (f"{ev.setting('vit')}: the grid does not reach the highly sparse regime (LTR "
+                            f"{pp(SPARSE_DROP).lstrip('+')} or more below dense)"), ""
+    base = df[df["ablation"] == ""]
+    parts = [_every_point(sparse, 0.0, "CTS_KL − LTR > 0 in the highly sparse regime"),
+             _every_point(_pair_effects(base, "CTS_KL", saliency), 0.0,
+                          f"CTS_KL − the best of {', '.join(saliency)} > 0") if saliency else
+             (NOT_TESTED, "no saliency runs", "")]
+    res = sanity_results(df)
+    parts.append(_every_point({(r.family, ablation_name(r.ablation), r.density): Effect(r.diff, r.lo, r.hi, r.n)
+                               for r in res.itertuples()}, SANITY_MARGIN, f"ticket minus ablation > {pp(SANITY_MARGIN)}")
+                 if not res.empty else (NOT_TESTED, "no sanity-check runs", ""))
+    return every([v for v, _, _ in parts]), f"{ev.setting('vit')}: " + "; ".join(t for _, t, _ in parts), parts[0][2]
+
+
 def check_gradbalance_hits_target(ev: Evidence) -> Finding:
     ratios = ev.search_density_ratios()
     if not ratios:
@@ -726,6 +758,9 @@ CLAIMS: list[Claim] = [
           "Table I", "table1", check_passes_saliency_fails),
     Claim("C4", "Conclusion", "CTS cannot match LTR at the matching sparsities (where LTR loses no accuracy)",
           "Conclusion", "fig2", check_matching_regime),
+    Claim("Q1", "Conclusion (open question)", "CTS's advantages carry over to self-attention: on a ViT, CTS_KL beats "
+          "LTR in the highly sparse regime and every saliency method, and passes its sanity checks",
+          "not tested: \"it remains to be seen\"", "vit", check_self_attention),
 ]
 
 
@@ -815,6 +850,53 @@ def evidence_reading(scale: str | None = None, store: RunStore | None = None) ->
     lines.append("**The paper's claims on this set:** " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ": "
                  + "; ".join(f"{c.id} {verdict}" for c, (verdict, _, _) in verdicts) + " (the claims table has each "
                  "effect).")
+    return "\n\n".join(lines)
+
+
+def vit_reading(scale: str | None = None, store: RunStore | None = None) -> str:
+    """What the ViT chapter's runs say, as markdown: the dense net, CTS_KL (Quick CTS_KL, CTS_L, the best saliency
+    method) minus LTR at each density with its 95% interval and LTR's regime, the sanity checks, where each method
+    puts its budget (the kinds of layer that keep most and least), and the answer to the open question (Q1)."""
+    from ..models.vit import KIND_NAMES, projection_kind
+    ev = Evidence(scale, store, compute=False, figures=("vit",))
+    if ev.scale not in FIGURES["vit"].scales:
+        return f"The ViT runs at scale {' and '.join(FIGURES['vit'].scales)} only."
+    df, effects, regime_of, saliency = _vit_parts(ev)
+    if df.empty:
+        return "No runs of the ViT set are in the store or committed yet."
+    base = df[df["ablation"] == ""]
+    dense = base[base["name"] == "dense"]["top1"]
+    lines = [f"**The dense ViT** reaches {pct(dense.mean())} (mean of {len(dense)} seeds)."]
+    rows = []
+    for name in ("CTS_KL", "Quick CTS_KL", "CTS_L", *saliency, "magnitude", "random"):
+        e = _pair_effects(base, name, "LTR")
+        if e:
+            rows.append(f"{name} − LTR: " + "; ".join(f"{x.text()} at {pct(d, 2)} ({regime_of.get(d, '?')})"
+                                                     for d, x in sorted(e.items(), reverse=True)))
+    lines.append("**Paired by seed, mean [95% interval]** (LTR's regime at each density in brackets):\n\n"
+                 + "\n".join(f"- {r}" for r in rows))
+    res = sanity_results(df)
+    if not res.empty:
+        lines.append("**Sanity checks** (ticket minus ablation): " + "; ".join(
+            f"{r.family} vs {ablation_name(r.ablation)} at {pct(r.density, 2)}: {Effect(r.diff, r.lo, r.hi, r.n).text()}"
+            for r in res.itertuples()) + ".")
+    layers = layer_frame([c for c in FIGURES["vit"].configs(ev._setting("vit")) if not c.ablation
+                          and c.method != "dense" and (ev.store or RunStore()).has(c)], ev.store, compute=False)
+    if not layers.empty:
+        kinds = by_kind(layers, projection_kind, KIND_NAMES)
+        d = kinds["density"].min()
+        means = kinds[kinds["density"] == d].groupby(["name", "layer"])["layer_density"].mean()
+        parts = []
+        for name in dict.fromkeys(kinds["name"]):
+            m = means.loc[name].sort_values()
+            parts.append(f"{name} keeps most in {m.index[-1]} ({pct(m.iloc[-1], 2)}), least in {m.index[0]} "
+                         f"({pct(m.iloc[0], 2)})")
+        lines.append(f"**Where the budget goes** at {pct(d, 2)} density (kinds of layer, mean over seeds): "
+                     + "; ".join(parts) + ".")
+    claim = next(c for c in CLAIMS if c.id == "Q1")
+    verdict, measured, effect = judge(claim, ev)
+    lines.append(f"**The paper's open question (claims table, Q1): {verdict}.** {measured}"
+                 + (f" (effect {effect})." if effect else "."))
     return "\n\n".join(lines)
 
 

@@ -30,6 +30,9 @@ Choices (the paper leaves them open or the CPU budget forces them):
   model on CPU": Figs. 2 and 4 and Table II on the paper's model, 135 runs, ~8 core-hours; Fig. 5 at cpu scale is
   its sanity-check part): committed under results/resnet20-fmnist (`Figure.committed`), read by every build and
   never computed by one (`make reproduce-resnet20` computes them; `ctslib.runs.archive`).
+- Self-attention (figure `vit`, not in the paper): the evidence set's methods and magnitude pruning on the zoo's ViT
+  at six densities down to LTR's breakdown, Fig. 4's checks at two; 201 runs committed under results/vit-fmnist
+  (`make reproduce-vit`). It runs at smoke and cpu scale only (`Figure.scales`: no paper-scale ViT preset).
 """
 
 from __future__ import annotations
@@ -178,6 +181,12 @@ def evidence_runs(s: Setting) -> list[RunConfig]:
     configs = fig2_runs(s) + s.sweep(method="cts", objective="kl", search_epochs=s.quick)
     sanity = tuple(d for d in s.densities if d in sanity_densities(s.scale, s.model)) or s.densities[-1:]
     return _unique(configs + sanity_runs(replace(s, densities=sanity)))
+
+
+def vit_runs(s: Setting) -> list[RunConfig]:
+    """Self-attention (the ViT chapter): the evidence set's runs (Fig. 2's methods, Quick CTS_KL, Fig. 4's sanity
+    checks at the sanity-check densities) and magnitude pruning at initialisation, so that every method is there."""
+    return _unique(evidence_runs(s) + s.sweep(method="magnitude", rewind_step=0))
 
 
 def evidence_densities(scale: str, model: str) -> tuple[float, ...]:
@@ -355,6 +364,10 @@ FIG1_LINES = ["SNIP", "GraSP", "LTR", "magnitude", "random"]
 FIG2_LINES = ["CTS_KL", "CTS_L", "LTR", "SNIP", "GraSP", "SynFlow", "random"]
 EVIDENCE_ARCHIVE = "resnet20-fmnist"  # results/<this>: ResNet-20's evidence set (and Fig. 5 at cpu scale, a part of it)
 EVIDENCE_LINES = ["CTS_KL", "Quick CTS_KL", "CTS_L", "LTR", "SNIP", "GraSP", "SynFlow", "random"]
+VIT_ARCHIVE = "vit-fmnist"  # results/<this>: the ViT chapter's runs at cpu scale
+# each committed folder's command that computes its runs from scratch (the Makefile's targets)
+REPRODUCE = {EVIDENCE_ARCHIVE: "make reproduce-resnet20", VIT_ARCHIVE: "make reproduce-vit"}
+VIT_LINES = EVIDENCE_LINES + ["magnitude"]
 
 
 def _authors_runs(model: str, lines: Sequence[str]) -> Callable[[], pd.DataFrame]:
@@ -460,6 +473,7 @@ class Figure:
     # scale -> the results/ folder its runs are committed in, at the figure's default setting: a book build never
     # computes them (they cost hours); `ctslib book --figures NAME` or `make reproduce-resnet20` does
     committed: dict[str, str] = field(default_factory=dict)
+    scales: tuple[str, ...] = presets.PRESETS         # the scales it runs at (the ViT has no paper-scale preset)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def committed_status(self, setting: Setting, store: RunStore | None = None) -> str:
@@ -474,8 +488,9 @@ class Figure:
         text = (f"**Committed runs:** {len(records)} of {len(configs)} in `results/{self.committed[setting.scale]}/` "
                 f"({hours:.1f} core-hours of compute as recorded; work shared between runs counts in each).")
         if len(records) < len(configs):
-            text += (f" The other {len(configs) - len(records)} are not computed by a book build: `make "
-                     f"reproduce-resnet20` computes the whole set; this page shows the runs there are.")
+            text += (f" The other {len(configs) - len(records)} are not computed by a book build: "
+                     f"`{REPRODUCE[self.committed[setting.scale]]}` computes the whole set; this page shows the runs "
+                     f"there are.")
         return text
 
     def committed_only(self, setting: Setting) -> bool:
@@ -486,6 +501,9 @@ class Figure:
                 densities: Iterable[float] | None = None, seeds: Iterable[int] | None = None) -> Setting:
         """The figure's setting, every None replaced by the figure's default at `scale` (None: $CTS_SCALE, else cpu)."""
         scale = presets.resolve_scale(scale)
+        if scale not in self.scales:
+            raise ValueError(f"{self.name} runs at scale {' and '.join(self.scales)} only, not {scale!r}: "
+                             f"{self.title} has no preset there")
         model = model or (self.paper_model if scale == "paper" else self.cpu_model)
         dataset = dataset or presets.default_dataset(scale, model)
         presets.base_config(scale, model, dataset)  # validates model, dataset and scale together
@@ -498,7 +516,9 @@ class Figure:
         return Setting(self.name, scale, model, dataset, tuple(sorted(dens, reverse=True)), seeds_)
 
     def configs(self, setting: Setting | None = None, **kwargs: Any) -> list[RunConfig]:
-        """The figure's runs at `setting` (or at `self.setting(**kwargs)`)."""
+        """The figure's runs at `setting` (or at `self.setting(**kwargs)`; none at a scale it does not run at)."""
+        if setting is None and presets.resolve_scale(kwargs.get("scale")) not in self.scales:
+            return []
         return self.runs(setting if setting is not None else self.setting(**kwargs))
 
     def data(self, setting: Setting, store: RunStore | None = None, compute: bool = True,
@@ -666,6 +686,13 @@ _FIGURES = [
            lambda df: plots.accuracy_vs_density(df[df["ablation"] == ""], order=EVIDENCE_LINES), read_fig2,
            cpu_model="resnet20", authors=_authors_runs("resnet20", EVIDENCE_LINES + ["dense"]),
            committed={"cpu": EVIDENCE_ARCHIVE}),
+    Figure("vit", "Self-attention: a small ViT on Fashion-MNIST",
+           "Not tested in the paper, whose conclusion leaves it open: \"It remains to be seen whether the advantages of "
+           "CTS can translate to other tasks like NLP, particularly with the additional complexities of "
+           "self-attention.\"",
+           vit_runs, evidence_densities,
+           lambda df: plots.accuracy_vs_density(df[df["ablation"] == ""], order=VIT_LINES), read_fig2,
+           paper_model="vit", cpu_model="vit", committed={"cpu": VIT_ARCHIVE}, scales=("smoke", "cpu")),
     Figure("open", "What the paper leaves open: CTS_KL under each open choice",
            "The paper fixes τ = 2/3, κ_eff = 1.1κ, the search as long as training and Adam at 0.1 with a 10x drop "
            "at 90%; it gives no η and its authors' public code draws s = sigmoid(α_logit + ε/τ) instead of eq. (8)'s "

@@ -2,6 +2,7 @@
 
     df = collect(configs, store)                     # config fields, metrics, seconds, epochs, name, sparsity
     layers = layer_frame(configs, store)             # per-layer densities (Fig. 6)
+    kinds = by_kind(layers, kind_of)                 # pooled by kind of layer (a ViT's Q, K, V, ...)
     values = objective_values(configs, "init", ...)  # objective values of each ticket (Figs. 1, 7, 8)
 
 Missing runs are computed (`compute=True`) or left out with a warning. Objective values are computed once per
@@ -16,7 +17,7 @@ import warnings
 from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 from torch import nn
@@ -128,6 +129,22 @@ def layer_frame(configs: Sequence[RunConfig], store: RunStore | None = None, com
                              density=config.density, seed=config.seed, layer=layer, layer_index=index,
                              layer_density=info["density"], layer_size=info["size"]))
     return pd.DataFrame(rows)
+
+
+def by_kind(layers: pd.DataFrame, kind_of: Callable[[str], str], names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """`layer_frame`'s rows pooled by kind of layer (`kind_of(layer name)`: e.g. a ViT's Q, K, V, attention output,
+    MLP in and out): one row per (run, kind) whose `layer_density` is the kind's kept weights over its size (all
+    its layers together), `layer_size` that size, `layer_index` the kind's order of first appearance, and `layer`
+    its name (`names`, else the kind). The same columns as `layer_frame`, so `plots.layerwise_density` draws it."""
+    names = dict(names or {})
+    df = layers.assign(kind=layers["layer"].map(kind_of), kept=layers["layer_density"] * layers["layer_size"])
+    order = {k: i for i, k in enumerate(dict.fromkeys(df.sort_values("layer_index", kind="stable")["kind"]))}
+    keys = ["run_id", "name", "method", "density", "seed", "kind"]
+    out = df.groupby(keys, sort=False).agg(kept=("kept", "sum"), layer_size=("layer_size", "sum")).reset_index()
+    out["layer_density"] = out["kept"] / out["layer_size"]
+    out["layer_index"] = out["kind"].map(order)
+    out["layer"] = out["kind"].map(lambda k: names.get(k, k))
+    return out.drop(columns="kept")
 
 
 # --- objective values of tickets (Figs. 1, 7, 8) -------------------------------------------------------------

@@ -11,7 +11,7 @@ from ..objectives import OBJECTIVES
 from ..runs.config import RunConfig
 from ..runs.methods import is_quick, label, objective_symbol
 
-MODEL_NAMES = {"lenet300": "LeNet-300-100", "resnet20": "ResNet-20", "vgg16": "VGG-16", "resnet50": "ResNet-50"}
+MODEL_NAMES = {"lenet300": "LeNet-300-100", "resnet20": "ResNet-20", "vgg16": "VGG-16", "resnet50": "ResNet-50", "vit": "ViT"}
 DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "imagenet": "ImageNet"}
 OBJECTIVE_DESCRIPTIONS = {"task": "task loss", "delta_loss": "relative change of loss", "grad_norm": "minus gradient norm",
                           "kl": "reverse KL to the dense net", "feature": "feature matching",

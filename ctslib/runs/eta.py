@@ -23,10 +23,10 @@ from ..models import preset_model
 from .config import RunConfig
 from .methods import get_method
 
-# seconds of one SGD step at batch 128, one thread (2-core AMD EPYC VM, AVX2): LeNet and ResNet-20 measured on
+# seconds of one SGD step at batch 128, one thread (2-core AMD EPYC VM, AVX2): LeNet, ResNet-20 and the ViT measured on
 # Fashion-MNIST-sized input (ctslib run ... train time / steps; ResNet-20 in channels_last, as runs are); VGG-16
 # and ResNet-50 scaled from ResNet-20 by their multiply-adds per image at their data's size
-STEP_SECONDS = {"lenet300": 0.008, "resnet20": 0.87, "vgg16": 6.5, "resnet50": 87.0}
+STEP_SECONDS = {"lenet300": 0.008, "resnet20": 0.87, "vgg16": 6.5, "resnet50": 87.0, "vit": 0.06}
 # a CTS search step per objective, relative to a training step (benchmarks/results/step_cost.json, ResNet-20)
 SEARCH_FACTOR = {"task": 1.2, "kl": 1.4, "delta_loss": 1.45, "feature": 1.75, "grad_norm": 4.3, "grad": 5.3}
 OVERHEAD_SECONDS = 2.0  # data, model, rewind point loading, record writing

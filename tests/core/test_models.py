@@ -15,7 +15,7 @@ def _conv_linear_weight_count(model):
 
 
 def test_registry_names():
-    assert list(MODELS) == ["lenet300", "resnet20", "vgg16", "resnet50"]
+    assert list(MODELS) == ["lenet300", "resnet20", "vgg16", "resnet50", "vit"]
 
 
 @pytest.mark.parametrize("name,kwargs,expected", [
@@ -23,6 +23,7 @@ def test_registry_names():
     ("resnet20", CIFAR, 272_474),
     ("vgg16", CIFAR, 14_728_266),
     ("resnet50", dict(in_channels=3, image_size=224, num_classes=1000), 25_557_032),
+    ("vit", MNIST, 60_634),
 ])
 def test_parameter_counts(name, kwargs, expected):
     assert count_parameters(build_model(name, **kwargs)) == expected
@@ -38,6 +39,7 @@ def test_resnet20_conv_linear_weight_count():
     ("vgg16", CIFAR), ("vgg16", MNIST),
     ("resnet50", dict(in_channels=3, image_size=64, num_classes=1000)),
     ("resnet50", dict(in_channels=3, image_size=64, num_classes=10)),
+    ("vit", MNIST), ("vit", dict(in_channels=3, image_size=35, num_classes=7)),
 ])
 def test_forward_shapes(name, kwargs):
     torch.manual_seed(0)
@@ -79,7 +81,7 @@ def test_no_running_stats_eval_uses_batch_stats():
         assert torch.isfinite(model(x)).all()
 
 
-@pytest.mark.parametrize("name,kwargs", [("lenet300", MNIST), ("resnet20", CIFAR), ("vgg16", CIFAR)])
+@pytest.mark.parametrize("name,kwargs", [("lenet300", MNIST), ("resnet20", CIFAR), ("vgg16", CIFAR), ("vit", MNIST)])
 def test_same_seed_same_weights(name, kwargs):
     torch.manual_seed(123)
     a = build_model(name, **kwargs)
@@ -103,14 +105,14 @@ def test_dense_parameters():
     layer = modules[name.rsplit(".", 1)[0]]
     assert isinstance(layer, nn.Linear) and layer.out_features == 10
     assert params[name] is layer.weight
-    for other, kwargs in [("lenet300", MNIST), ("resnet20", CIFAR), ("resnet50", CIFAR)]:
+    for other, kwargs in [("lenet300", MNIST), ("resnet20", CIFAR), ("resnet50", CIFAR), ("vit", MNIST)]:
         assert build_model(other, **kwargs).dense_parameters == ()
 
 
 def test_unknown_model_name():
     with pytest.raises(ValueError) as err:
         build_model("foo", **CIFAR)
-    assert str(err.value) == ("unknown model 'foo'; choose one of: lenet300, resnet20, vgg16, resnet50, or give your own "
+    assert str(err.value) == ("unknown model 'foo'; choose one of: lenet300, resnet20, vgg16, resnet50, vit, or give your own "
                               "as 'module:factory' (or register_model it)")
 
 
@@ -137,6 +139,7 @@ def test_wrong_input_shape_message():
     ("resnet50", CIFAR, (2, 3, 64, 64)),
     ("resnet20", CIFAR, (2, 3, 32, 16)),
     ("lenet300", MNIST, (2, 784)),
+    ("vit", MNIST, (2, 1, 32, 32)),
 ])
 def test_wrong_input_shape_all_models(name, kwargs, bad):
     model = build_model(name, **kwargs)

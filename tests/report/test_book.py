@@ -20,7 +20,7 @@ import pytest
 from book_helpers import toc_files
 from helpers import needs_fashion_mnist
 
-pytestmark = [needs_fashion_mnist, pytest.mark.slow]
+pytestmark = [needs_fashion_mnist, pytest.mark.slow, pytest.mark.xdist_group("book")]  # one build per run
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FIGURE_PAGES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "explorer")

@@ -36,7 +36,8 @@ def test_a_book_build_reads_the_committed_runs_and_computes_none_of_the_rest(tmp
     monkeypatch.setenv("CTS_RESULTS", "none")
     assert main(["--store", str(tmp_path), "book", "--scale", "cpu", "--dry-run"]) == 0
     captured = capsys.readouterr()
-    assert "135 runs of fig5, resnet20 are not committed yet" in captured.err and "make reproduce-resnet20" in captured.err
+    assert "336 runs of fig5, resnet20, vit are not committed yet" in captured.err  # 135 of ResNet-20, 201 of the ViT
+    assert "make reproduce-resnet20" in captured.err and "make reproduce-vit" in captured.err
     lines = {line.split()[0]: line for line in captured.out.splitlines() if line.strip()}
     assert lines["resnet20"].split()[1] == "0" and lines["fig5"].split()[1] == "0"
     # named explicitly, the set is computed (what make reproduce-resnet20 does)

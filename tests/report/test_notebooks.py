@@ -21,14 +21,14 @@ import pytest
 from book_helpers import NOTEBOOK_SECONDS, NOTEBOOKS, ROOT, smoke_env, toc_files
 from helpers import needs_fashion_mnist
 
-pytestmark = [needs_fashion_mnist, pytest.mark.slow]
+pytestmark = [needs_fashion_mnist, pytest.mark.slow, pytest.mark.xdist_group("book")]  # one build per run
 
 IN_BOOK = sorted(Path(p).name for p in toc_files() if p.startswith("notebooks/"))
 ALL = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 # what each notebook must show (an output of this MIME type)
 EXPECTED = {**{f"fig{i}": "image/png" for i in range(1, 9)}, "explorer": "image/png", "table1": "text/html",
             "table2": "text/html", "claims": "text/html", "benchmarks": "text/markdown",
-            "resnet20": "image/png"}
+            "resnet20": "image/png", "vit": "image/png"}
 
 
 def outputs(nb) -> list[dict]:
