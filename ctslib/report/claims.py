@@ -28,7 +28,7 @@ from ..objectives import OBJECTIVES
 from ..runs import presets
 from ..runs.methods import objective_symbol
 from ..runs.store import RunStore
-from .figures import FIGURES, SALIENCY_NAMES, all_configs
+from .figures import FIGURES, SALIENCY_NAMES, all_configs, sanity_densities
 from .frames import by_kind, collect, layer_frame
 from . import reference
 from .names import ablation_name, dataset_name, model_name, pct, pp, sparsity_label
@@ -853,6 +853,12 @@ def evidence_reading(scale: str | None = None, store: RunStore | None = None) ->
     return "\n\n".join(lines)
 
 
+def vit_budget_densities(scale: str | None = None) -> tuple[float, ...]:
+    """The densities at which the ViT chapter shows where the budget goes: its sanity-check densities (cpu: 2.8%
+    and 0.19%, the moderate and the highly sparse regime), where every method of the chapter has tickets."""
+    return sanity_densities(presets.resolve_scale(scale), "vit")
+
+
 def vit_reading(scale: str | None = None, store: RunStore | None = None) -> str:
     """What the ViT chapter's runs say, as markdown: the dense net, CTS_KL (Quick CTS_KL, CTS_L, the best saliency
     method) minus LTR at each density with its 95% interval and LTR's regime, the sanity checks, where each method
@@ -880,19 +886,21 @@ def vit_reading(scale: str | None = None, store: RunStore | None = None) -> str:
         lines.append("**Sanity checks** (ticket minus ablation): " + "; ".join(
             f"{r.family} vs {ablation_name(r.ablation)} at {pct(r.density, 2)}: {Effect(r.diff, r.lo, r.hi, r.n).text()}"
             for r in res.itertuples()) + ".")
-    layers = layer_frame([c for c in FIGURES["vit"].configs(ev._setting("vit")) if not c.ablation
-                          and c.method != "dense" and (ev.store or RunStore()).has(c)], ev.store, compute=False)
+    store = ev.store or RunStore()
+    tickets = [c for c in FIGURES["vit"].configs(ev._setting("vit")) if not c.ablation and c.method != "dense"]
+    layers = layer_frame([c for c in tickets if store.has(c)], store, compute=False)
     if not layers.empty:
         kinds = by_kind(layers, projection_kind, KIND_NAMES)
-        d = kinds["density"].min()
-        means = kinds[kinds["density"] == d].groupby(["name", "layer"])["layer_density"].mean()
-        parts = []
-        for name in dict.fromkeys(kinds["name"]):
-            m = means.loc[name].sort_values()
-            parts.append(f"{name} keeps most in {m.index[-1]} ({pct(m.iloc[-1], 2)}), least in {m.index[0]} "
-                         f"({pct(m.iloc[0], 2)})")
-        lines.append(f"**Where the budget goes** at {pct(d, 2)} density (kinds of layer, mean over seeds): "
-                     + "; ".join(parts) + ".")
+        for d in vit_budget_densities(ev.scale):
+            here = kinds[kinds["density"] == d]
+            means = here.groupby(["name", "layer"])["layer_density"].mean() / d
+            parts = []
+            for name in dict.fromkeys(here["name"]):
+                m = means.loc[name].sort_values()
+                parts.append(f"{name} {m.index[-1]} {m.iloc[-1]:.2g}×, {m.index[0]} {m.iloc[0]:.2g}×")
+            lines.append(f"**Where the budget goes** at {pct(d, 2)} density: each method's most and least kept kind "
+                         f"of weight, its density as a multiple of the ticket's (mean over seeds; random pruning keeps "
+                         f"every kind at ~1×): " + "; ".join(parts) + ".")
     claim = next(c for c in CLAIMS if c.id == "Q1")
     verdict, measured, effect = judge(claim, ev)
     lines.append(f"**The paper's open question (claims table, Q1): {verdict}.** {measured}"
