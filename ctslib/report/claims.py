@@ -898,9 +898,14 @@ def vit_reading(scale: str | None = None, store: RunStore | None = None) -> str:
             for name in dict.fromkeys(here["name"]):
                 m = means.loc[name].sort_values()
                 parts.append(f"{name} {m.index[-1]} {m.iloc[-1]:.2g}×, {m.index[0]} {m.iloc[0]:.2g}×")
+            qk = here[here["kind"].isin(["q", "k"])].assign(kept=lambda f: f["layer_density"] * f["layer_size"])
+            qk = qk.groupby(["name", "seed"])[["kept", "layer_size"]].sum()
+            qk = (qk["kept"] / qk["layer_size"]).groupby(level="name").mean() / d
             lines.append(f"**Where the budget goes** at {pct(d, 2)} density: each method's most and least kept kind "
                          f"of weight, its density as a multiple of the ticket's (mean over seeds; random pruning keeps "
-                         f"every kind at ~1×): " + "; ".join(parts) + ".")
+                         f"every kind at ~1×): " + "; ".join(parts) + ". Q and K together (the weights of the "
+                         f"attention pattern): " + ", ".join(f"{n} {qk[n]:.2g}×" for n in dict.fromkeys(here["name"])
+                                                            if n in qk) + ".")
     claim = next(c for c in CLAIMS if c.id == "Q1")
     verdict, measured, effect = judge(claim, ev)
     lines.append(f"**The paper's open question (claims table, Q1): {verdict}.** {measured}"
