@@ -32,8 +32,9 @@ from torch import nn
 from .base import ZooModel
 
 # the zoo's ViT: 7x7 patches of 28x28 images (16 tokens), width 48, 4 heads, MLP 2x, 3 blocks: 60,634 parameters
-# for 10 classes (58,128 prunable). Sized for its chapter's ~160 runs at cpu scale: a dense run (8,192 images, 4
-# epochs) trains in ~22 s on one core to ~79% (width 64: 105k parameters, 26 s, 78%; 2 blocks of 64: 27 s, 78%)
+# for 10 classes (58,128 prunable). Sized for its chapter's 201 runs at cpu scale (scripts/vit_sizing.py, one thread):
+# a dense run (8,192 images, 4 epochs) trains in 14 s to 78.6%; width 64: 105k parameters, 17 s, 77.1%; 2 blocks
+# of 64: 12 s, 78.1%
 VIT_SIZE = dict(patch=7, dim=48, depth=3, heads=4, mlp_ratio=2)
 ATTENTION_KINDS = ("q", "k", "v", "out")   # SelfAttention's projections, as their parameter names end
 MLP_KINDS = ("fc1", "fc2")                 # Block.mlp's layers
