@@ -120,23 +120,40 @@ def authors_table2() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _accuracy_cell(part: pd.DataFrame, density: float) -> str:
+    """'81.2 ± 1.3': the mean top-1 (%) of `part`'s runs at `density` ± its 95% CI over seeds ('-' if none)."""
+    mean, ci, n = mean_ci(part.loc[part["density"] == density, "top1"])
+    return "-" if n == 0 else f"{100 * mean:.1f}" + (f" ± {100 * ci:.1f}" if n > 1 else "")
+
+
+def _densities(df: pd.DataFrame) -> list[float]:
+    return sorted(df.loc[df["name"] != "dense", "density"].unique(), reverse=True)
+
+
+def accuracy_frame(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Per method (rows) and density (columns): mean top-1 ± 95% CI over seeds of its tickets (no ablations)."""
+    rows = []
+    for name in names:
+        part = df[(df["name"] == name) & (df["ablation"] == "")]
+        if not part.empty:
+            rows.append({"method": name, **{f"{100 * d:.3g}%": _accuracy_cell(part, d) for d in _densities(df)}})
+    return pd.DataFrame(rows)
+
+
 def evidence_vs_authors(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """Per method (rows) and density (columns): this build's mean top-1 ± 95% CI over seeds beside the authors'
     ResNet-20 / CIFAR-10 runs at the same density (mean ± std over their 3 seeds; their neighbours where they have
     no run there)."""
     from .reference import authors_runs, authors_summary
     summary = authors_summary(authors_runs("resnet20", names=names))
-    densities = sorted(df.loc[df["name"] != "dense", "density"].unique(), reverse=True)
     rows = []
     for name in names:
         part = df[(df["name"] == name) & (df["ablation"] == "")]
         if part.empty:
             continue
         row = {"method": name}
-        for density in densities:
-            mean, ci, n = mean_ci(part.loc[part["density"] == density, "top1"])
-            here = "-" if n == 0 else f"{100 * mean:.1f}" + (f" ± {100 * ci:.1f}" if n > 1 else "")
-            row[f"{100 * density:.3g}%: here"] = here
+        for density in _densities(df):
+            row[f"{100 * density:.3g}%: here"] = _accuracy_cell(part, density)
             row[f"{100 * density:.3g}%: paper scale"] = _authors_point(summary, name, density)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -105,3 +105,11 @@ def test_the_open_question_is_answered_from_the_three_advantages():
     assert claims.judge(q1, _Frame(pd.DataFrame(columns=claims._EMPTY_COLUMNS)))[0] == NOT_TESTED
     # the other evidence sets do not hold the ViT
     assert claims.judge(q1, claims.model_evidence("cpu"))[0] == NOT_TESTED
+
+
+def test_the_accuracy_table_gives_each_ticket_mean_and_interval():
+    from ctslib.report import tables
+    t = tables.accuracy_frame(_vit_frame(+0.05), ["CTS_KL", "LTR", "GraSP"]).set_index("method")
+    assert list(t.columns) == ["10%", "1%"] and list(t.index) == ["CTS_KL", "LTR"]  # GraSP did not run
+    assert t.loc["CTS_KL", "1%"].startswith("55.0 ± ")  # the tickets alone, not their ablations
+    assert t.loc["LTR", "10%"] == "79.0 ± 0.5"
