@@ -113,3 +113,13 @@ def test_the_accuracy_table_gives_each_ticket_mean_and_interval():
     assert list(t.columns) == ["10%", "1%"] and list(t.index) == ["CTS_KL", "LTR"]  # GraSP did not run
     assert t.loc["CTS_KL", "1%"].startswith("55.0 ± ")  # the tickets alone, not their ablations
     assert t.loc["LTR", "10%"] == "79.0 ± 0.5"
+
+
+def test_the_chapter_reads_the_committed_set(tmp_path, monkeypatch):
+    """The reading at cpu scale, from the committed records alone (an empty store): the numbers of the chapter."""
+    monkeypatch.setenv("CTS_STORE", str(tmp_path))
+    text = claims.vit_reading("cpu")
+    assert "**The dense ViT** reaches 78.1% (mean of 3 seeds)" in text
+    assert "CTS_KL − LTR: -7.7 pp [-9.3, -6.1] at 40.96% (matching)" in text
+    assert "Q and K together" in text and "LTR 1.9×" in text
+    assert "**The paper's open question (claims table, Q1): not reproduced.**" in text
