@@ -1,9 +1,9 @@
 """A small Vision Transformer for 28x28 images: the zoo's self-attention model (the book's chapter "Self-attention").
 
 Fashion-MNIST as 7x7 patches (16 tokens) -> linear patch embedding + learned position embedding -> `depth` pre-norm
-encoder blocks (x + attn(LN(x)), x + MLP(LN(x)); GELU) -> LayerNorm -> mean over the tokens -> linear head. No class
-token (mean pooling does as well on small ViTs and has one parameter less to explain) and no dropout (the search
-and the scores run with dropout off anyway, `objectives.scoring_mode`).
+encoder blocks (x + attn(LN(x)), x + MLP(LN(x)); GELU) -> LayerNorm -> mean over the tokens -> linear head. Mean
+pooling rather than a class token (one unpruned parameter fewer; not compared here), and no dropout (the search and
+the scores run with dropout off anyway, `objectives.scoring_mode`).
 
 The attention is written out (`SelfAttention`) rather than `nn.MultiheadAttention`, for three reasons:
 - Q, K, V and the attention output are four `nn.Linear` layers, so a ticket has one mask per kind (`q.weight`,
