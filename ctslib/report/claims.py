@@ -813,6 +813,20 @@ def summary(table: pd.DataFrame, scale: str | None = None) -> str:
     return text
 
 
+def _dense_line(label: str, dense: pd.Series) -> str:
+    """The readings' first line: the dense network's mean top-1 over its seeds, or that it is not in yet."""
+    if len(dense):
+        return f"**{label}** reaches {pct(dense.mean())} (mean of {len(dense)} seeds)."
+    return f"**{label}** is not among the runs yet (LTR's regimes need it: '?' below)."
+
+
+def _sanity_line(res: pd.DataFrame) -> str:
+    """Each ticket minus each of its ablations, with its 95% interval (`sanity_results` rows)."""
+    return "**Sanity checks** (ticket minus ablation): " + "; ".join(
+        f"{r.family} vs {ablation_name(r.ablation)} at {pct(r.density, 2)}: {Effect(r.diff, r.lo, r.hi, r.n).text()}"
+        for r in res.itertuples()) + "."
+
+
 def evidence_reading(scale: str | None = None, store: RunStore | None = None) -> str:
     """What ResNet-20's evidence set says, as markdown: the dense net, CTS_KL (and Quick CTS_KL, CTS_L, the best
     pruning-at-initialisation method) minus LTR at each density with its 95% interval over the seeds and LTR's
@@ -826,8 +840,7 @@ def evidence_reading(scale: str | None = None, store: RunStore | None = None) ->
         return "No runs of the evidence set are in the store or committed yet."
     dense = df[df["name"] == "dense"]["top1"]
     regime_of = _ltr_regimes(ev)
-    lines = [f"**The dense network** reaches {pct(dense.mean())} (mean of {len(dense)} seeds)." if len(dense) else
-             "**The dense network** is not among the runs yet (LTR's regimes need it: '?' below)."]
+    lines = [_dense_line("The dense network", dense)]
     pai = [n for n in SALIENCY_NAMES + ("random",) if n in set(df["name"])]
     rows = []
     for name in ("CTS_KL", "Quick CTS_KL", "CTS_L"):
@@ -843,9 +856,7 @@ def evidence_reading(scale: str | None = None, store: RunStore | None = None) ->
                  "from dense):\n\n" + "\n".join(f"- {r}" for r in rows))
     res = sanity_results(ev.sanity())
     if not res.empty:
-        lines.append("**Sanity checks** (ticket minus ablation): " + "; ".join(
-            f"{r.family} vs {ablation_name(r.ablation)} at {pct(r.density, 2)}: {Effect(r.diff, r.lo, r.hi, r.n).text()}"
-            for r in res.itertuples()) + ".")
+        lines.append(_sanity_line(res))
     verdicts = [(c, judge(c, ev)) for c in CLAIMS if ev.covers(c)]
     counts = {v: sum(1 for _, (verdict, _, _) in verdicts if verdict == v) for v in VERDICTS}
     lines.append("**The paper's claims on this set:** " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ": "
@@ -873,8 +884,7 @@ def vit_reading(scale: str | None = None, store: RunStore | None = None) -> str:
         return "No runs of the ViT set are in the store or committed yet."
     base = df[df["ablation"] == ""]
     dense = base[base["name"] == "dense"]["top1"]
-    lines = [f"**The dense ViT** reaches {pct(dense.mean())} (mean of {len(dense)} seeds)." if len(dense) else
-             "**The dense ViT** is not among the runs yet (LTR's regimes need it: '?' below)."]
+    lines = [_dense_line("The dense ViT", dense)]
     rows = []
     for name in ("CTS_KL", "Quick CTS_KL", "CTS_L", *saliency, "magnitude", "random"):
         e = _pair_effects(base, name, "LTR")
@@ -885,9 +895,7 @@ def vit_reading(scale: str | None = None, store: RunStore | None = None) -> str:
                  + "\n".join(f"- {r}" for r in rows))
     res = sanity_results(df)
     if not res.empty:
-        lines.append("**Sanity checks** (ticket minus ablation): " + "; ".join(
-            f"{r.family} vs {ablation_name(r.ablation)} at {pct(r.density, 2)}: {Effect(r.diff, r.lo, r.hi, r.n).text()}"
-            for r in res.itertuples()) + ".")
+        lines.append(_sanity_line(res))
     store = ev.store or RunStore()
     tickets = [c for c in FIGURES["vit"].configs(ev._setting("vit")) if not c.ablation and c.method != "dense"]
     layers = layer_frame([c for c in tickets if store.has(c)], store, compute=False)
@@ -900,9 +908,8 @@ def vit_reading(scale: str | None = None, store: RunStore | None = None) -> str:
             for name in dict.fromkeys(here["name"]):
                 m = means.loc[name].sort_values()
                 parts.append(f"{name} {m.index[-1]} {m.iloc[-1]:.2g}×, {m.index[0]} {m.iloc[0]:.2g}×")
-            qk = here[here["kind"].isin(["q", "k"])].assign(kept=lambda f: f["layer_density"] * f["layer_size"])
-            qk = qk.groupby(["name", "seed"])[["kept", "layer_size"]].sum()
-            qk = (qk["kept"] / qk["layer_size"]).groupby(level="name").mean() / d
+            pattern = by_kind(layers[layers["density"] == d], lambda n: projection_kind(n) in ("q", "k"))
+            qk = pattern[pattern["kind"]].groupby("name")["layer_density"].mean() / d
             lines.append(f"**Where the budget goes** at {pct(d, 2)} density: each method's most and least kept kind "
                          f"of weight, its density as a multiple of the ticket's (mean over seeds; random pruning keeps "
                          f"every kind at ~1×): " + "; ".join(parts) + ". Q and K together (the weights of the "
