@@ -46,7 +46,7 @@ import pandas as pd
 
 from ..data import DATASETS
 from ..objectives import OBJECTIVES
-from ..runs import presets
+from ..runs import eta, presets
 from ..runs.config import RunConfig
 from ..runs.methods import METHODS, QUICK_FRACTION, is_quick
 from ..runs.store import RunStore
@@ -484,9 +484,12 @@ class Figure:
         store = store or RunStore()
         configs = self.configs(setting)
         records = [store.get(c, compute=False) for c in configs if store.has(c)]
-        hours = sum(r["seconds"]["total"] for r in records) / 3600
-        text = (f"**Committed runs:** {len(records)} of {len(configs)} in `results/{self.committed[setting.scale]}/` "
-                f"({hours:.1f} core-hours of compute as recorded; work shared between runs counts in each).")
+        recorded = sum(r["seconds"]["total"] for r in records) / 3600
+        spent = eta.spent_seconds(records) / 3600
+        text = (f"**Committed runs:** {len(records)} of {len(configs)} in `results/{self.committed[setting.scale]}/`: "
+                f"{spent:.1f} core-hours of compute, each piece of work shared between runs (rewind points, LTR's "
+                f"chains, the tickets the sanity checks ablate) counted once ({recorded:.1f} counting it in every "
+                f"run that uses it; wall clock as recorded).")
         if len(records) < len(configs):
             text += (f" The other {len(configs) - len(records)} are not computed by a book build: "
                      f"`{REPRODUCE[self.committed[setting.scale]]}` computes the whole set; this page shows the runs "

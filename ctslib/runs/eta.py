@@ -87,6 +87,25 @@ def estimates(configs: Sequence[RunConfig]) -> dict[str, float]:
     return out
 
 
+def spent_seconds(records: Sequence[dict]) -> float:
+    """The compute a set of finished run records cost, each piece of shared work counted once: a rewind point once
+    per `rewind_key` and a drawn ticket once per `draw_key` (a run and its sanity-check ablations) or per
+    `chain_key` (an LTR chain: its records hold the rounds up to their density, so the sparsest holds them all);
+    training and testing once per record. A record's own `seconds["total"]` counts the shared work it used."""
+    from .config import chain_key, draw_key, rewind_key
+    rewinds: dict[str, float] = {}
+    draws: dict[str, float] = {}
+    own = 0.0
+    for record in records:
+        config, seconds = RunConfig.from_dict(record["config"]), record["seconds"]
+        key = rewind_key(config)
+        rewinds[key] = max(rewinds.get(key, 0.0), seconds["rewind"])
+        key = chain_key(config) if get_method(config.method).chain else draw_key(config)
+        draws[key] = max(draws.get(key, 0.0), seconds["draw"])
+        own += seconds["total"] - seconds["rewind"] - seconds["draw"]
+    return own + sum(rewinds.values()) + sum(draws.values())
+
+
 def duration(seconds: float) -> str:
     """'45 s', '12 min', '2 h 05 min'."""
     if seconds < 90:

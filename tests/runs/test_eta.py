@@ -41,6 +41,22 @@ def test_an_ltr_chain_is_charged_once_to_its_sparsest_run():
     assert est[sparse_end.run_id] > 10 * est[dense_end.run_id]
 
 
+def test_the_compute_spent_counts_each_piece_of_shared_work_once():
+    """Records of a CTS run, its shuffle (which trains the same drawn ticket) and two LTR runs of one chain (the
+    sparser holds every round): the rewind point of each schedule, the search and the chain count once."""
+    def record(config, rewind, draw, own):
+        return {"config": config.to_dict(),
+                "seconds": {"rewind": rewind, "draw": draw, "train": own, "test": 0.0, "total": rewind + draw + own}}
+    d1, d2 = on_grid((5, 20), "cpu")
+    search = cpu(method="cts", objective="kl")
+    ltr_dense, ltr_sparse = cpu(method="ltr", density=d1), cpu(method="ltr", density=d2)
+    records = [record(search, 5, 100, 30), record(search.with_(ablation="shuffle"), 5, 100, 31),
+               record(ltr_dense, 5, 400, 32), record(ltr_sparse, 5, 1600, 33),
+               record(cpu(method="random", rewind_step=0), 0, 0, 34)]
+    assert eta.spent_seconds(records) == pytest.approx(5 + 100 + 1600 + 30 + 31 + 32 + 33 + 34)
+    assert eta.spent_seconds(records[:1]) == pytest.approx(135)  # alone, a record's own total
+
+
 def test_the_clock_follows_the_measured_pace(monkeypatch):
     now = [100.0]
     monkeypatch.setattr(eta.time, "perf_counter", lambda: now[0])
