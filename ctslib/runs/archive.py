@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -179,17 +180,32 @@ def sample(archives: Sequence[Archive], n: int, seed: int | None = None) -> list
 TOP1_TOLERANCE = 0.005  # on another machine (other BLAS, other CPU) a run's accuracy may move a little
 
 
+@contextmanager
+def threads_of(record: dict) -> Iterator[int]:
+    """Compute with the torch thread count `record` was computed with (its `environment.threads`; a sweep's workers
+    run one thread each): a convolution sums in another order on another count, which changes a search's ticket
+    and, at high sparsity, a training's accuracy by points. Restores the count on exit."""
+    previous = torch.get_num_threads()
+    threads = int((record.get("environment") or {}).get("threads") or previous)
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(previous)
+
+
 def verify(archive: Archive, config: RunConfig, workdir: str | os.PathLike) -> dict:
-    """Recompute `config`'s archived run from scratch in a fresh store under `workdir` (no archive) and compare.
-    On the machine that computed it the ticket and the accuracy come out identical; elsewhere (another CPU, BLAS
-    or GPU) the search may round differently, so `ok` asks top-1 within TOP1_TOLERANCE and `same_ticket` says
-    whether the ticket is bit-identical."""
+    """Recompute `config`'s archived run from scratch in a fresh store under `workdir` (no archive), with the
+    record's thread count (`threads_of`), and compare. On the machine that computed it the ticket and the accuracy
+    come out identical; elsewhere (another CPU, BLAS or GPU) the search may round differently, so `ok` asks top-1
+    within TOP1_TOLERANCE and `same_ticket` says whether the ticket is bit-identical."""
     from .store import RunStore  # (the store imports this module)
-    store = RunStore(Path(workdir) / config.run_id, archives=[])
-    record = store.get(config)
     archived = archive.find(config)
     if archived is None:
         raise ValueError(f"run {config.run_id} is not in {archive.root}")
+    store = RunStore(Path(workdir) / config.run_id, archives=[])
+    with threads_of(archived):
+        record = store.get(config)
     same = store.ticket(config, compute=False) == archive.ticket(config.run_id)
     a, b = archived["metrics"]["top1"], record["metrics"]["top1"]
     return {"run_id": config.run_id, "label": config.label, "density": config.density, "seed": config.seed,
@@ -219,7 +235,8 @@ def redraw(archive: Archive, config: RunConfig) -> dict:
         raise ValueError(f"run {config.run_id} is not in {archive.root}")
     if not cheap_to_redraw(config):
         raise ValueError(f"run {config.run_id} ({config.label}) is no cheap draw; `verify` recomputes it")
-    old, new = archive.ticket(config.run_id), draw_ticket(config)
+    with threads_of(archived):
+        old, new = archive.ticket(config.run_id), draw_ticket(config)
     kept = sum(int((old.masks[n] & new.masks[n]).sum()) for n in old.masks) if old.masks.keys() == new.masks.keys() \
         else 0
     env = archived.get("environment") or {}
