@@ -96,7 +96,6 @@ def test_verify_recomputes_an_archived_run_identically(tmp_path, archived, capsy
     assert "1 of 1 archived runs reproduced" in capsys.readouterr().out
 
 
-@needs_fashion_mnist
 def test_a_record_is_recomputed_with_the_thread_count_it_was_computed_with():
     """A sweep's workers run one torch thread each; a recomputation on more threads sums convolutions in another
     order (measured: a ResNet-20 SynFlow ticket at 0.12% trained to 44.98% on 2 threads, 48.00% archived on 1)."""
@@ -108,6 +107,7 @@ def test_a_record_is_recomputed_with_the_thread_count_it_was_computed_with():
         assert threads == before == torch.get_num_threads()
 
 
+@needs_fashion_mnist
 def test_results_save_archives_the_runs_only_that_figure_needs(tmp_path, one_thread, capsys):
     from ctslib.report.figures import FIGURES, all_configs
     store = tmp_path / "store"
