@@ -26,7 +26,7 @@ from .runs import runtime
 from .runs.config import RunConfig, field_help
 from .runs.pipeline import check_runnable, execute
 from .objectives import OBJECTIVES
-from .runs.methods import METHODS
+from .runs.methods import METHODS, run_title
 from .runs.presets import PRESETS, base_config, grid, resolve_scale
 from .runs.store import RunStore
 from .runs.sweep import SweepResult, compute_order, default_workers, parse_shard, parse_workers, select_shard, sweep
@@ -519,13 +519,12 @@ def cmd_results(args: argparse.Namespace) -> int:
     failed = 0
     with tempfile.TemporaryDirectory(prefix="ctslib-verify-") as work:
         for archive, config in picks:
-            print(f"recomputing {config.run_id} {config.label} density {config.density:.4g} seed {config.seed} "
-                  f"from {archive.root} ...", flush=True)
+            print(f"recomputing {config.run_id} {run_title(config)} from {archive.root} ...", flush=True)
             r = verify(archive, config, work)
             failed += not r["ok"]
             print(f"  {'OK' if r['ok'] else 'MISMATCH'}: top-1 archived {r['top1_archived']:.2%}, recomputed "
                   f"{r['top1_recomputed']:.2%}; ticket {'identical' if r['same_ticket'] else 'differs'} "
-                  f"({r['seconds']:.0f} s)", flush=True)
+                  f"({r['seconds']:.0f} s on {r['threads']} thread{'s' if r['threads'] > 1 else ''})", flush=True)
     print(f"{len(picks) - failed} of {len(picks)} archived runs reproduced")
     return 1 if failed else 0
 

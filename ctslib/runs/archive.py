@@ -204,13 +204,13 @@ def verify(archive: Archive, config: RunConfig, workdir: str | os.PathLike) -> d
     if archived is None:
         raise ValueError(f"run {config.run_id} is not in {archive.root}")
     store = RunStore(Path(workdir) / config.run_id, archives=[])
-    with threads_of(archived):
+    with threads_of(archived) as threads:
         record = store.get(config)
     same = store.ticket(config, compute=False) == archive.ticket(config.run_id)
     a, b = archived["metrics"]["top1"], record["metrics"]["top1"]
     return {"run_id": config.run_id, "label": config.label, "density": config.density, "seed": config.seed,
             "same_ticket": same, "top1_archived": a, "top1_recomputed": b, "seconds": record["seconds"]["total"],
-            "ok": bool(abs(a - b) <= TOP1_TOLERANCE)}
+            "threads": threads, "ok": bool(abs(a - b) <= TOP1_TOLERANCE)}
 
 
 # --- redrawing archived tickets (cheap: the tests do it on every build) -----------------------------------
