@@ -20,7 +20,7 @@ from typing import Sequence
 
 from ..data import DATASETS
 from ..models import preset_model
-from .config import RunConfig
+from .config import RunConfig, chain_key, draw_key, rewind_key
 from .methods import get_method
 
 # seconds of one SGD step at batch 128, one thread (2-core AMD EPYC VM, AVX2): LeNet, ResNet-20 and the ViT measured on
@@ -73,7 +73,6 @@ def estimates(configs: Sequence[RunConfig]) -> dict[str, float]:
     """run id -> estimated seconds, each chain's rounds charged once, to the first of its runs computed (the
     sparsest: `sweep.compute_order`), and each ticket's draw once: an ablation whose unablated run is in the set
     trains the ticket that run draws (`sweep.work_groups` computes them one after the other)."""
-    from .config import chain_key
     unique = {c.run_id: c for c in configs}
     out: dict[str, float] = {}
     charged: set[str] = set()
@@ -92,7 +91,6 @@ def spent_seconds(records: Sequence[dict]) -> float:
     per `rewind_key` and a drawn ticket once per `draw_key` (a run and its sanity-check ablations) or per
     `chain_key` (an LTR chain: its records hold the rounds up to their density, so the sparsest holds them all);
     training and testing once per record. A record's own `seconds["total"]` counts the shared work it used."""
-    from .config import chain_key, draw_key, rewind_key
     rewinds: dict[str, float] = {}
     draws: dict[str, float] = {}
     own = 0.0
