@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 import common
 from ctslib.cts import ConcreteSearch
-from ctslib.objectives import OBJECTIVES
+from ctslib.objectives import PAPER_OBJECTIVES as OBJECTIVES
 from ctslib.tickets import Ticket, prunable_parameters
 from ctslib.training import MaskedWeights, Schedule, make_optimizer
 from naive_cts import NaiveConcreteSearch

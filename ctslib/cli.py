@@ -117,6 +117,19 @@ def _add_threads(parser: argparse.ArgumentParser) -> None:
                              "else 1; see ctslib/threads.py)")
 
 
+def _add_search_like(parser: argparse.ArgumentParser) -> None:
+    from .runs.authors_code import BUNDLES
+    parser.add_argument("--search-like", nargs="+", default=(), metavar="BUNDLE", type=_one_of("bundle", BUNDLES),
+                        help="set every choice of a bundle as the CTS authors' code makes it (after the other flags): "
+                             "authors_code (the search side), authors_training (gradient clipping, ResNet-20's 3x3 "
+                             "shortcut); ctslib/runs/authors_code.py lists each choice with its file:line")
+
+
+def _with_bundles(configs, names: Sequence[str]):
+    from .runs.authors_code import search_like
+    return [search_like(c, *names) for c in configs] if names else list(configs)
+
+
 def _add_preset(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None, metavar="SCALE", type=_one_of("preset", PRESETS),
                         help="scale preset: smoke | cpu | paper (default: $CTS_SCALE, else cpu)")
@@ -133,7 +146,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     overrides = _overrides(args)
     model = overrides.pop("model", "lenet300")
     dataset = overrides.pop("dataset", None)
-    return base_config(args.preset, model, dataset, quick=args.quick, **overrides)
+    config = base_config(args.preset, model, dataset, quick=args.quick, **overrides)
+    return _with_bundles([config], getattr(args, "search_like", ()))[0]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--recompute", action="store_true", help="remove the stored run first and compute it again")
     run.add_argument("--json", action="store_true", help="print the run's record as JSON instead of the summary")
     _add_threads(run)
+    _add_search_like(run)
     _add_config_arguments(run)
 
     sweep = sub.add_parser("sweep", help="compute a grid of runs (methods x objectives x densities x seeds)",
@@ -175,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "core on a CPU-only machine, 1 with a GPU (default: 1, this process)")
     sweep.add_argument("--dry-run", action="store_true", help="list the runs of this worker, compute nothing")
     _add_threads(sweep)
+    _add_search_like(sweep)
     _add_config_arguments(sweep, skip=_SWEEP_FIELDS)
 
     book = sub.add_parser("book", help="compute every run of the reproduction book's figures (with progress bars)",
@@ -296,8 +312,9 @@ def sweep_configs(args: argparse.Namespace) -> list[RunConfig]:
     overrides = _overrides(args, skip=_SWEEP_FIELDS)
     model = overrides.pop("model", "lenet300")
     dataset = overrides.pop("dataset", None)
-    return grid(args.preset, model, methods=args.methods, objectives=args.objectives, densities=args.densities,
-                seeds=args.seeds, dataset=dataset, quick=args.quick, **overrides)
+    configs = grid(args.preset, model, methods=args.methods, objectives=args.objectives, densities=args.densities,
+                   seeds=args.seeds, dataset=dataset, quick=args.quick, **overrides)
+    return _with_bundles(configs, args.search_like)
 
 
 def _sharded(configs: list[RunConfig], shard: tuple[int, int] | None) -> list[RunConfig]:

@@ -7,6 +7,10 @@ Read beside the paper:
   setting, the authors' code's sigmoid(alpha_logit + eps / tau): `SearchSettings.concrete_form`).
 - `sparsity_loss` is eq. (10) with E||m||_0 = sum(alpha) (eq. 3). Its gradient is analytic:
   d L_sparsity / d alpha_logit = sigmoid'(alpha_logit) / (kappa d), so each step needs one backward.
+- The paper writes R + lambda L_sparsity unscaled; the authors' code multiplies R (x100 for R_KL) and L_sparsity
+  (x100) by constants (`SearchSettings.objective_scale`, `sparsity_scale`). Under GRADBALANCE that scales the
+  whole gradient Adam sees, which changes Adam's step only through its eps (1e-8): with R unscaled, most of
+  dR_KL/d alpha_logit is below eps at the first steps.
 - `gradbalance_step` is Algorithm 2, `lagrange_step` Algorithm 1, `search` the loop of Algorithm 3
   (steps 2-8); training before and after the search lives in `ctslib.training`.
 
@@ -43,7 +47,8 @@ CONCRETE_FORMS = ("paper", "authors_code")
 # Where GRADBALANCE's smoothed lambda starts: 0 (ctslib), or the first lambda_target (the authors' code).
 LAMBDA_STARTS = ("zero", "first_target")
 # How LAGRANGE's multiplier ascends: Adam (ctslib, its rate swept by scripts/lagrange_lr.py) or plain SGD (the
-# authors' code, at 1e-2 x the mask's learning rate: lagrange_lr=1e-3); either is dropped 10x with the mask's rate.
+# authors' code: at 1e-2 x the mask's learning rate, 1e-3, on their x100 sparsity error: lagrange_lr=1e-3 with
+# sparsity_scale=100, or 0.1 on the unscaled error); either is dropped 10x with the mask's rate.
 LAGRANGE_OPTIMIZERS = ("adam", "sgd")
 
 
@@ -62,6 +67,8 @@ class SearchSettings:
     concrete_form: str = "paper"   # the Concrete sample: eq. (8), or the authors' code's (CONCRETE_FORMS)
     lam_start: str = "zero"        # GRADBALANCE's lambda before its first step (LAMBDA_STARTS)
     lagrange_optimizer: str = "adam"  # LAGRANGE: the multiplier's ascent (LAGRANGE_OPTIMIZERS)
+    objective_scale: float = 1.0   # R enters the search as objective_scale x R (the paper: 1; the authors' code 100)
+    sparsity_scale: float = 1.0    # L_sparsity enters as sparsity_scale x L_sparsity (the paper: 1; their code 100)
 
     def __post_init__(self) -> None:
         if self.step not in STEPS:
@@ -79,6 +86,9 @@ class SearchSettings:
             raise ValueError(f"unknown lam_start {self.lam_start!r}; choose one of: {', '.join(LAMBDA_STARTS)}")
         if not self.kappa_eff_factor >= 1:
             raise ValueError(f"kappa_eff_factor must be >= 1 (kappa_eff = factor x kappa), got {self.kappa_eff_factor}")
+        for name in ("objective_scale", "sparsity_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0 (R or L_sparsity is multiplied by it), got {getattr(self, name)}")
         if not 0 < self.lr_drop_at <= 1:
             raise ValueError(f"lr_drop_at must be in (0, 1], a fraction of the search steps, got {self.lr_drop_at}")
 
@@ -194,7 +204,8 @@ class ConcreteSearch:
         self.kappa_constraint = (self.kappa * settings.kappa_eff_factor if settings.step == "gradbalance"
                                  else self.kappa)
         self.optimizer = _adam([self.alpha_logit], settings.lr)
-        self.lr_drop_step = int(settings.lr_drop_at * total_steps)
+        # (+1e-9: a fraction n / E of E x steps-per-epoch steps lands on step n x steps-per-epoch, not one before it)
+        self.lr_drop_step = int(settings.lr_drop_at * total_steps + 1e-9)
         self.total_steps = total_steps
         self.generator = generator
         self.steps_done = 0
@@ -220,7 +231,7 @@ class ConcreteSearch:
         return {n: part.view(self.shapes[n]) for n, part in zip(self.net.prunable, s.split(self.sizes))}
 
     def objective_gradient(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Steps 1-5 and 7 of Algorithm 1: R_b on a Concrete sample and grad(R_b, alpha_logit).
+        """Steps 1-5 and 7 of Algorithm 1: R_b on a Concrete sample and grad(objective_scale x R_b, alpha_logit).
 
         The gradient is a work buffer of the search, overwritten by the next step (clone it to keep it).
         """
@@ -228,8 +239,10 @@ class ConcreteSearch:
         tau, form = self.settings.tau, self.settings.concrete_form
         concrete_mask(self.alpha_logit.detach(), tau, self.generator, out=self._s, form=form)
         r_b = self.objective(self.net, self._s_masks, x, y, teacher)
-        # dR/d alpha_logit = dR/ds * s (1 - s) * gain (1/tau); the gain enters as the seed of the backward pass
-        grads = torch.autograd.grad(r_b, self._s_leaves, grad_outputs=torch.full_like(r_b, mask_gain(tau, form)),
+        # dR/d alpha_logit = dR/ds * s (1 - s) * gain (1/tau); the gain (and the objective's scale) enters as the
+        # seed of the backward pass
+        seed = mask_gain(tau, form) * self.settings.objective_scale
+        grads = torch.autograd.grad(r_b, self._s_leaves, grad_outputs=torch.full_like(r_b, seed),
                                     allow_unused=True, materialize_grads=True)
         for g_s, s_part, g_part in zip(grads, self._s_parts, self._g_parts):  # g = dR/ds * s (1 - s), into _g
             torch.ops.aten.sigmoid_backward.grad_input(g_s, s_part, grad_input=g_part)
@@ -243,13 +256,16 @@ class ConcreteSearch:
         r_b, g_objective = self.objective_gradient(x, y)
         # s is not needed any more once g_objective is computed: its buffer takes g_sparsity
         l_sparsity, g_sparsity = sparsity_loss(self.alpha_logit.detach(), self.kappa_constraint, out=self._s)
+        expected_density = (l_sparsity + 1) * self.kappa_constraint
+        if self.settings.sparsity_scale != 1:
+            l_sparsity = l_sparsity * self.settings.sparsity_scale
+            g_sparsity.mul_(self.settings.sparsity_scale)
         if self.settings.step == "gradbalance":
             g_alpha = self.gradbalance(g_objective, l_sparsity, g_sparsity, out=g_objective)
         else:
             g_alpha = self.lagrange(g_objective, l_sparsity, g_sparsity, out=g_objective)
         self.alpha_logit.grad = g_alpha
         self.optimizer.step()
-        expected_density = (l_sparsity + 1) * self.kappa_constraint
         torch.stack([r_b.float(), expected_density, self.lam], out=self.trace[self.steps_done])
         self.steps_done += 1
         return r_b

@@ -14,6 +14,13 @@ what `objective.teacher(net, x, y)` computed once per batch from the dense netwo
 | `kl`         | R_KL                  | reverse KL: KL(softmax(student) || softmax(teacher)), batch mean    |
 | `feature`    | R_feature             | mean over feature modules of MSE(N(F_ticket), N(F_dense))           |
 | `grad`       | R_grad                | mean over prunable layers of MSE(N(grad L), N(grad L_dense))        |
+
+Not in the paper, and not among its figures' objectives (`PAPER_OBJECTIVES`):
+
+| `forward_kl` | R_fKL                 | forward KL: KL(softmax(teacher) || softmax(student)), batch mean    |
+
+The authors' code computed the forward KL until 2025-08-21 (their commit history; reverse KL is their default since),
+and the CTS_KL result files they published were produced with it (see `ctslib.search_like`).
 """
 
 from __future__ import annotations
@@ -224,6 +231,7 @@ class Objective:
     name: str = ""
     symbol: str = ""
     uses_gradients: bool = False  # True when R itself is built from grad_theta L (double backward in search)
+    in_paper: bool = True         # one of the paper's six objectives (Section IV-C; `PAPER_OBJECTIVES`)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -284,6 +292,23 @@ def reverse_kl(student_logits: torch.Tensor, teacher_log_probs: torch.Tensor) ->
     return (log_p_s.exp() * (log_p_s - teacher_log_probs)).sum(dim=1).mean()
 
 
+class ForwardKL(Objective):
+    name, symbol, in_paper = "forward_kl", "R_fKL", False
+
+    @torch.no_grad()
+    def teacher(self, net, x, y):
+        return F.log_softmax(net(None, x).float(), dim=1)
+
+    def __call__(self, net, masks, x, y, teacher):
+        return forward_kl(net(masks, x), teacher)
+
+
+def forward_kl(student_logits: torch.Tensor, teacher_log_probs: torch.Tensor) -> torch.Tensor:
+    """KL(p_teacher || p_student) = sum_c p_t (log p_t - log p_s), averaged over the batch."""
+    log_p_s = F.log_softmax(student_logits.float(), dim=1)
+    return (teacher_log_probs.exp() * (teacher_log_probs - log_p_s)).sum(dim=1).mean()
+
+
 class FeatureMatching(Objective):
     name, symbol = "feature", "R_feature"
 
@@ -308,6 +333,10 @@ class GradientMatching(Objective):
         return sum(normalized_mse(g.float(), t) for g, t in zip(grads, teacher)) / len(teacher)
 
 
+# The paper's six objectives (Section IV-C), in its order: what Figs. 1, 3, 7 and 8 compare.
+PAPER_OBJECTIVES: tuple[str, ...] = tuple(name for name, o in OBJECTIVES.items() if o.in_paper)
+
+
 def get_objective(name: str | Objective) -> Objective:
     """The objective called `name` (one of OBJECTIVES); unknown names raise a ValueError listing the valid ones."""
     if isinstance(name, Objective):
@@ -325,7 +354,7 @@ def evaluate_objectives(model: nn.Module, masks: Mapping[str, torch.Tensor], bat
     runs in `scoring_mode` (batch statistics, no dropout), as during the search; the model itself is left
     unchanged.
     """
-    names = list(objectives or OBJECTIVES)
+    names = list(objectives or PAPER_OBJECTIVES)
     net = FunctionalNet(model)
     float_masks = {n: masks[n].to(net.theta[n].dtype) for n in net.prunable}
     totals = dict.fromkeys(names, 0.0)

@@ -152,6 +152,14 @@ class Ticket:
         """Layers with no kept weight at all (layer collapse: the network's output no longer depends on its input)."""
         return [n for n, m in self.masks.items() if not bool(m.any())]
 
+    def iou(self, other: "Ticket") -> float:
+        """Intersection over union of the two tickets' kept weights over all layers (1 = identical, 0 = disjoint)."""
+        if set(other.masks) != set(self.masks):
+            raise ValueError(f"the tickets cover different weights: {sorted(set(self.masks) ^ set(other.masks))}")
+        inter = sum(int((m & other.masks[n].to(m.device)).sum()) for n, m in self.masks.items())
+        union = sum(int((m | other.masks[n].to(m.device)).sum()) for n, m in self.masks.items())
+        return inter / union if union else 1.0
+
     # --- use ------------------------------------------------------------------------------------
     def to(self, device: torch.device | str) -> "Ticket":
         return Ticket({n: m.to(device) for n, m in self.masks.items()})

@@ -34,10 +34,14 @@ class Schedule:
     gamma: float = 0.1
     warmup_epochs: float = 0.0
     augment: bool = True
+    clip_grad_norm: float = 0.0  # > 0: the gradient's global L2 norm is clipped to this before each step (the paper:
+    #                              none; the CTS authors' code: 2.0, training/hparams.py:97, training/base.py:358)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got epochs={self.epochs}, batch_size={self.batch_size}")
+        if not self.clip_grad_norm >= 0:
+            raise ValueError(f"clip_grad_norm must be >= 0 (0: no clipping), got {self.clip_grad_norm}")
 
     def lr_at(self, step: int, steps_per_epoch: int, base_lr: float | None = None) -> float:
         """Learning rate for iteration `step` (0-based, at this schedule's batch size), starting from
@@ -172,6 +176,8 @@ def train(model: nn.Module, data: ImageData | None, schedule: Schedule, *, ticke
                 loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if schedule.clip_grad_norm > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), schedule.clip_grad_norm)
             optimizer.step()
             masked.apply()
             epoch_loss += loss.detach()

@@ -29,7 +29,7 @@ from typing import Callable
 
 from torch import nn
 
-from .cifar_resnet import resnet20
+from .cifar_resnet import SHORTCUT_KERNELS, resnet20
 from .imagenet_resnet import resnet50
 from .lenet import LeNet300
 from .vgg import vgg16
@@ -45,6 +45,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 
 
 ZOO = tuple(MODELS)
+# the models whose projection shortcut's kernel is a setting (`build_model(..., shortcut_kernel=3)`)
+SHORTCUT_MODELS = ("resnet20",)
 # registered model -> the zoo model whose presets it borrows
 LIKE: dict[str, str] = {}
 FACTORY_ARGS = ("in_channels", "image_size", "num_classes", "track_running_stats")
@@ -85,6 +87,11 @@ def resolve_model(name: str) -> str:
                      f"or give your own as 'module:factory' (or register_model it)")
 
 
+def takes_shortcut_kernel(name: str) -> bool:
+    """Whether model `name` has a projection shortcut whose kernel `build_model(shortcut_kernel=)` sets."""
+    return resolve_model(name) in SHORTCUT_MODELS
+
+
 def preset_model(name: str) -> str:
     """The zoo model whose presets `name` uses: itself, or the one it was registered like."""
     return LIKE.get(resolve_model(name), name)
@@ -98,9 +105,13 @@ def _check_size(label: str, value) -> None:
 
 
 def build_model(name: str, *, in_channels: int, image_size: int, num_classes: int,
-                track_running_stats: bool = False) -> nn.Module:
-    """Build a freshly initialised model (initialisation follows torch's global seed)."""
+                track_running_stats: bool = False, shortcut_kernel: int = 1) -> nn.Module:
+    """Build a freshly initialised model (initialisation follows torch's global seed). `shortcut_kernel`: the
+    projection shortcut of the CIFAR ResNets (SHORTCUT_MODELS), 1 or 3."""
     name = resolve_model(name)
+    if shortcut_kernel != 1 and name not in SHORTCUT_MODELS:
+        raise ValueError(f"shortcut_kernel={shortcut_kernel} is a setting of {', '.join(SHORTCUT_MODELS)}; model "
+                         f"{name!r} has no projection shortcut to change")
     _check_size("in_channels", in_channels)
     _check_size("image_size", image_size)
     _check_size("num_classes", num_classes)
@@ -111,6 +122,8 @@ def build_model(name: str, *, in_channels: int, image_size: int, num_classes: in
         params = inspect.signature(factory).parameters
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
             kwargs = {k: v for k, v in kwargs.items() if k in params}
+    if name in SHORTCUT_MODELS:
+        kwargs["shortcut_kernel"] = shortcut_kernel
     model = factory(**kwargs)
     if not isinstance(model, nn.Module):
         raise ValueError(f"model {name!r}: its factory returned {type(model).__name__}, not an nn.Module")
@@ -122,4 +135,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["MODELS", "ZOO", "build_model", "count_parameters", "preset_model", "register_model", "resolve_model"]
+__all__ = ["MODELS", "SHORTCUT_KERNELS", "SHORTCUT_MODELS", "ZOO", "build_model", "count_parameters", "preset_model",
+           "register_model", "resolve_model", "takes_shortcut_kernel"]

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..objectives import OBJECTIVES
+from ..objectives import PAPER_OBJECTIVES
 from ..runs import presets
 from ..runs.methods import objective_symbol
 from ..runs.store import RunStore
@@ -439,7 +439,7 @@ def check_objectives_init(ev: Evidence) -> Finding:
 
 
 def check_objectives_rewind(ev: Evidence) -> Finding:
-    objectives = [o for o in OBJECTIVES if o != "grad"]
+    objectives = [o for o in PAPER_OBJECTIVES if o != "grad"]
     effects = _cts_vs_baselines(ev.objectives("fig8"), "gradbalance", objectives)
     return _every_point(effects, 0.0, "best baseline minus Quick CTS (GRADBALANCE), every objective but R_grad",
                         unit="")

@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..files import atomic_write
-from ..objectives import OBJECTIVES
+from ..objectives import PAPER_OBJECTIVES
 from ..runs.config import RunConfig
 from ..runs.methods import METHODS, label
 from ..runs.pipeline import load_data, make_model, rewound_model
@@ -149,7 +149,7 @@ def by_kind(layers: pd.DataFrame, kind_of: Callable[[str], str], names: Mapping[
 
 # --- objective values of tickets (Figs. 1, 7, 8) -------------------------------------------------------------
 
-def objective_panels(config: RunConfig, objectives: Sequence[str] = OBJECTIVES) -> list[str]:
+def objective_panels(config: RunConfig, objectives: Sequence[str] = PAPER_OBJECTIVES) -> list[str]:
     """The objective panels a run is drawn in: CTS and saliency in their own objective's (SNIP in R_L's and
     R_dL's, GraSP in R_-|grad L|'s: `Method.baseline_for`), the objective-free baselines (random, magnitude, LTR)
     in every panel."""
@@ -159,7 +159,7 @@ def objective_panels(config: RunConfig, objectives: Sequence[str] = OBJECTIVES) 
     elif method.baseline_for:
         own = list(method.baseline_for)
     else:
-        own = list(OBJECTIVES)
+        own = list(PAPER_OBJECTIVES)
     return [o for o in objectives if o in own]
 
 
@@ -208,7 +208,7 @@ def ticket_objectives(config: RunConfig, at: str, n_batches: int, store: RunStor
 
 
 def objective_values(configs: Sequence[RunConfig], at: str, n_batches: int, store: RunStore | None = None,
-                     objectives: Sequence[str] = OBJECTIVES, compute: bool = True,
+                     objectives: Sequence[str] = PAPER_OBJECTIVES, compute: bool = True,
                      progress: bool = False) -> pd.DataFrame:
     """One row per (run, objective panel it belongs to): line name, density, seed, objective, value.
 

@@ -15,7 +15,7 @@ MODEL_NAMES = {"lenet300": "LeNet-300-100", "resnet20": "ResNet-20", "vgg16": "V
 DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "imagenet": "ImageNet"}
 OBJECTIVE_DESCRIPTIONS = {"task": "task loss", "delta_loss": "relative change of loss", "grad_norm": "minus gradient norm",
                           "kl": "reverse KL to the dense net", "feature": "feature matching",
-                          "grad": "gradient matching"}
+                          "grad": "gradient matching", "forward_kl": "forward KL to the dense net"}
 OBJECTIVE_TITLES = {name: f"R_{objective_symbol(name)} ({OBJECTIVE_DESCRIPTIONS[name]})" for name in OBJECTIVES}
 ABLATION_NAMES = {"": "none (the ticket)", "shuffle": "layerwise shuffle", "invert": "score inversion",
                   "invert_layerwise": "score inversion within layers", "reinit": "reinitialisation"}

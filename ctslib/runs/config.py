@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from ..cts import STEPS, SearchSettings
 from ..data import DATASETS
-from ..models import resolve_model
+from ..models import SHORTCUT_KERNELS, SHORTCUT_MODELS, resolve_model, takes_shortcut_kernel
 from ..objectives import OBJECTIVES
 from ..sanity import ABLATIONS
 from ..tickets import check_density
@@ -31,7 +31,7 @@ RESULTS_VERSION = 2
 # Config fields the rewind point does not depend on (everything else does; a new field is kept by default).
 NOT_REWIND_FIELDS = ("method", "density", "objective", "step", "search_epochs", "lagrange_lr", "tau", "eta",
                      "kappa_eff_factor", "concrete_form", "lam_start", "search_lr_drop_at", "lagrange_optimizer",
-                     "ltr_rate", "synflow_rounds", "ablation", "test_examples")
+                     "objective_scale", "sparsity_scale", "ltr_rate", "synflow_rounds", "ablation", "test_examples")
 # Config fields a chain of tickets (LTR's rounds) does not depend on.
 NOT_CHAIN_FIELDS = ("density", "ablation", "test_examples")
 
@@ -60,6 +60,8 @@ class RunConfig:
     lam_start: str = SearchSettings.lam_start          # zero | first_target
     search_lr_drop_at: float = SearchSettings.lr_drop_at  # the search's 10x learning-rate drop, fraction of its steps
     lagrange_optimizer: str = SearchSettings.lagrange_optimizer  # LAGRANGE's ascent: adam | sgd (the authors' code)
+    objective_scale: float = SearchSettings.objective_scale  # the search minimises objective_scale x R (their code 100)
+    sparsity_scale: float = SearchSettings.sparsity_scale    # ... + lambda x sparsity_scale x L_sparsity (their code 100)
     rewind_step: int = 469           # k, iterations at batch 128 (0: draw at initialisation)
     epochs: int = 20                 # T, whole training schedule in epochs
     batch_size: int = 128
@@ -69,12 +71,14 @@ class RunConfig:
     milestones: tuple[int, ...] = (10, 15)
     warmup_epochs: float = 0.0
     augment: bool = False
+    clip_grad_norm: float = 0.0      # training: clip the gradient's L2 norm to this (0: never; the authors' code: 2.0)
     train_examples: int = 0          # 0: the whole training set; else a fixed random subset of this size
     test_examples: int = 0           # 0: the whole test set; else a fixed random subset of this size
     ltr_rate: float = 0.2            # LTR: fraction of remaining weights pruned per round
     synflow_rounds: int = 100
     ablation: str = ""               # sanity check applied to the drawn ticket: sanity.ABLATIONS
     track_running_stats: bool = False
+    shortcut_kernel: int = 1         # CIFAR ResNets: kernel of the projection shortcut (1: open_lth's; their code: 3)
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"
@@ -102,7 +106,14 @@ class RunConfig:
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if not self.lagrange_lr > 0:
             raise ValueError(f"lagrange_lr must be > 0, got {self.lagrange_lr}")
-        self.search_settings  # validates tau, eta, kappa_eff_factor, concrete_form, lam_start, search_lr_drop_at
+        self.search_settings  # validates tau, eta, kappa_eff_factor, concrete_form, lam_start, search_lr_drop_at, ...
+        if self.shortcut_kernel not in SHORTCUT_KERNELS:
+            raise ValueError(f"shortcut_kernel must be one of {SHORTCUT_KERNELS} (the projection shortcut of a CIFAR "
+                             f"ResNet: 1x1 or 3x3), got {self.shortcut_kernel!r}")
+        if self.shortcut_kernel != 1 and not takes_shortcut_kernel(self.model):
+            raise ValueError(f"shortcut_kernel={self.shortcut_kernel} is a setting of the CIFAR ResNets "
+                             f"({', '.join(SHORTCUT_MODELS)}); model {self.model!r} has no projection shortcut to "
+                             f"change: leave shortcut_kernel at 1")
         if not 0 < self.ltr_rate < 1:
             raise ValueError(f"ltr_rate must be in (0, 1), got {self.ltr_rate}")
         Schedule(**self.schedule_kwargs())  # validates epochs and batch size
@@ -110,7 +121,7 @@ class RunConfig:
     def schedule_kwargs(self) -> dict[str, Any]:
         return dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
                     weight_decay=self.weight_decay, milestones=self.milestones,
-                    warmup_epochs=self.warmup_epochs, augment=self.augment)
+                    warmup_epochs=self.warmup_epochs, augment=self.augment, clip_grad_norm=self.clip_grad_norm)
 
     @property
     def schedule(self) -> Schedule:
@@ -122,7 +133,8 @@ class RunConfig:
         return SearchSettings(step=self.step, lagrange_lr=self.lagrange_lr, tau=self.tau, eta=self.eta,
                               kappa_eff_factor=self.kappa_eff_factor, concrete_form=self.concrete_form,
                               lam_start=self.lam_start, lr_drop_at=self.search_lr_drop_at,
-                              lagrange_optimizer=self.lagrange_optimizer)
+                              lagrange_optimizer=self.lagrange_optimizer, objective_scale=self.objective_scale,
+                              sparsity_scale=self.sparsity_scale)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -178,6 +190,8 @@ def field_help() -> dict[str, tuple[str, tuple[str, ...] | None]]:
         "search_lr_drop_at": ("CTS: the search's 10x learning-rate drop, as a fraction of its steps (paper 0.9)",
                               None),
         "lagrange_optimizer": ("CTS, LAGRANGE: the multiplier's ascent", LAGRANGE_OPTIMIZERS),
+        "objective_scale": ("CTS: the search minimises this x R (the paper: 1; the authors' code: 100 for R_KL)", None),
+        "sparsity_scale": ("CTS: ... + lambda x this x L_sparsity (the paper: 1; the authors' code: 100)", None),
         "rewind_step": ("k: the rewind point, in iterations at batch 128 (0: draw at initialisation)", None),
         "epochs": ("T: the training schedule in epochs", None),
         "batch_size": ("SGD batch size (also the search's)", None),
@@ -187,12 +201,16 @@ def field_help() -> dict[str, tuple[str, tuple[str, ...] | None]]:
         "milestones": ("epochs at which the learning rate drops 10x", None),
         "warmup_epochs": ("linear learning-rate warm-up, in epochs", None),
         "augment": ("random flips and 4-pixel shifts while training", None),
+        "clip_grad_norm": ("training: clip the gradient's global L2 norm to this before each step (0: never; the "
+                           "paper: never; the authors' code: 2.0)", None),
         "train_examples": ("a fixed random subset of the training set of this size (0: all of it)", None),
         "test_examples": ("a fixed random subset of the test set of this size (0: all of it)", None),
         "ltr_rate": ("LTR: fraction of the remaining weights pruned per round, in (0, 1)", None),
         "synflow_rounds": ("SynFlow: rounds of iterative scoring", None),
         "ablation": ("a sanity check applied to the drawn ticket ('' for none)", ("",) + tuple(ABLATIONS)),
         "track_running_stats": ("BatchNorm keeps running statistics (the paper: no, each batch its own)", None),
+        "shortcut_kernel": ("CIFAR ResNets: the projection shortcut's kernel, 1 (open_lth's, ctslib's) or 3 (the "
+                            "authors' code)", None),
         "seed": ("the seed of initialisation, data order and noise", None),
         "device": ("auto (a GPU when there is one), cpu, cuda, cuda:N", None),
         "precision": ("fp32, or bf16 autocast (on an AVX2 CPU 8x slower: benchmarks/number_formats.py)",
@@ -206,8 +224,10 @@ def field_help() -> dict[str, tuple[str, tuple[str, ...] | None]]:
 # computed before they existed keeps its id).
 SEARCH_CHOICES = {"tau": SearchSettings.tau, "eta": SearchSettings.eta,
                   "kappa_eff_factor": SearchSettings.kappa_eff_factor, "concrete_form": SearchSettings.concrete_form,
-                  "lam_start": SearchSettings.lam_start, "search_lr_drop_at": SearchSettings.lr_drop_at}
-APPLIES = {"lagrange_lr": lambda c: c.method == "cts" and c.step == "lagrange",
+                  "lam_start": SearchSettings.lam_start, "search_lr_drop_at": SearchSettings.lr_drop_at,
+                  "objective_scale": SearchSettings.objective_scale, "sparsity_scale": SearchSettings.sparsity_scale}
+APPLIES = {"clip_grad_norm": lambda c: c.clip_grad_norm != 0, "shortcut_kernel": lambda c: c.shortcut_kernel != 1,
+           "lagrange_lr": lambda c: c.method == "cts" and c.step == "lagrange",
            "lagrange_optimizer": lambda c: (c.method == "cts" and c.step == "lagrange"
                                             and c.lagrange_optimizer != SearchSettings.lagrange_optimizer),
            **{name: (lambda c, name=name, default=default: c.method == "cts" and getattr(c, name) != default)

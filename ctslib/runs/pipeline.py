@@ -33,7 +33,7 @@ import platform
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 import torch
@@ -51,6 +51,9 @@ from .checkpoints import Checkpoints
 from .config import RunConfig
 from .methods import METHODS, DrawContext, Drawn, get_method
 from .runtime import phase_generator, phase_seed, resolve_device, seed_everything
+
+if TYPE_CHECKING:
+    from ..cts import SearchResult
 
 log = logging.getLogger("ctslib")
 RECORD_FORMAT = "ctslib.record/1"
@@ -215,7 +218,8 @@ def make_model(config: RunConfig, device: torch.device) -> nn.Module:
     info = dataset_info(config.dataset)
     seed_everything(config.seed)
     model = build_model(config.model, in_channels=info.in_channels, image_size=info.image_size,
-                        num_classes=info.num_classes, track_running_stats=config.track_running_stats)
+                        num_classes=info.num_classes, track_running_stats=config.track_running_stats,
+                        shortcut_kernel=config.shortcut_kernel)
     return model.to(device)
 
 
@@ -449,6 +453,74 @@ def _ticket(config: RunConfig, device: torch.device, main: bool, ckpt: Checkpoin
         ticket = apply_ablation(config.ablation, ticket, model, phase_generator(config.seed, "ablation", device),
                                 scores=drawn.get("scores"), method=config.method)
     return _Drawing(model, data, rewind, drawn, ticket, k)
+
+
+def _at_rewind(config: RunConfig, device: torch.device) -> tuple[nn.Module, RunData]:
+    """`config`'s model at theta_k and its data, as `execute` makes them (channels_last for conv nets), computed."""
+    data = RunData(config, device)
+    model = make_model(config, device)
+    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model = model.to(memory_format=torch.channels_last)
+    rewind = _rewind_phase(model, data, config, device, Checkpoints(None, config.run_id), None, False)
+    model.load_state_dict({k: v.to(device) for k, v in rewind["state"].items()})
+    return model, data
+
+
+@dataclass
+class SearchInputs:
+    """What `execute(config)` gives a CTS search: the network at theta_k, its batches and its noise."""
+
+    model: nn.Module        # at theta_k (computed, not read from a store)
+    batches: Iterable       # one epoch of un-augmented training batches per iteration, shuffled by `generator`
+    generator: torch.Generator  # the draw phase's: the batches' order and the Concrete noise, in the search's order
+    steps: int              # the search's steps (`methods.search_steps`)
+    steps_per_epoch: int
+
+
+def search_inputs(config: RunConfig, generator: torch.Generator | None = None) -> SearchInputs:
+    """The inputs of `config`'s CTS search exactly as `execute` makes them: the rewind point theta_k, the draw
+    phase's generator (seeded from the run's seed) and its batches. `generator`: use this one instead, seeded as the
+    draw phase's would be (e.g. torch's default generator, for code that draws its noise from the global RNG)."""
+    check_runnable(config)
+    if config.method != "cts":
+        raise ValueError(f"search_inputs: {config.label} is not a CTS run (method {config.method!r})")
+    device = runtime.device(config.device)
+    model, data = _at_rewind(config, device)
+    if generator is None:
+        generator = phase_generator(config.seed, "draw", device)
+    else:
+        generator.manual_seed(phase_seed(config.seed, "draw"))
+    seed_everything(phase_seed(config.seed, "draw"))  # (the global generator too, as the draw phase does)
+    batches = data.train_batches(augment=False, generator=generator)
+    steps_per_epoch = len(batches)
+    from .methods import search_steps
+    return SearchInputs(model, batches, generator, search_steps(config, steps_per_epoch), steps_per_epoch)
+
+
+def cts_search(config: RunConfig) -> "SearchResult":
+    """The CTS search `execute(config)` runs (the same ticket), with its whole per-step trace (R_b, expected
+    density, lambda), computed from scratch: nothing read from or written to a store."""
+    from ..cts import ConcreteSearch, run as run_search
+    inputs = search_inputs(config)
+    cts = ConcreteSearch(inputs.model, config.density, config.objective, inputs.steps, config.search_settings,
+                         generator=inputs.generator)
+    start = time.perf_counter()
+    run_search(cts, inputs.batches)
+    return cts.result(time.perf_counter() - start)
+
+
+def train_ticket(config: RunConfig, ticket: Ticket) -> dict[str, float]:
+    """Train `ticket` (drawn by any code) as `execute(config)` trains its own: from `config`'s theta_k, its training
+    schedule, data order and seed; returns the test metrics (top-1/3/5, loss). Nothing is read or stored."""
+    check_runnable(config)
+    device = runtime.device(config.device)
+    model, data = _at_rewind(config, device)
+    ticket = Ticket(dict(ticket.masks)).to(device)
+    ticket.check_matches(model)
+    k = steps_at_batch(config.rewind_step, config.batch_size)
+    _trained("train", model, data, config, device, Checkpoints(None, config.run_id), None, False, start_step=k,
+             stop_step=None, ticket=ticket)
+    return data.evaluate(model)
 
 
 def draw_ticket(config: RunConfig, channels_last: bool | None = None) -> Ticket:

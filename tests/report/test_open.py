@@ -15,9 +15,13 @@ def test_each_variant_changes_one_choice_from_the_shared_default():
         changed = [f.name for f in fields(RunConfig) if getattr(c, f.name) != getattr(base, f.name)]
         if value == OPEN_CHOICES[choice][1][0]:
             assert changed == []
+        elif choice == "scale of R and L_sparsity":
+            assert changed == ["objective_scale", "sparsity_scale"], changed  # both, as the authors' code scales them
+        elif choice == "the authors' search, whole":
+            assert len(changed) == 6, changed  # every search-side choice of their code (runs.authors_code)
         else:
             assert len(changed) == 1, (choice, value, changed)
-    assert len(FIGURES["open"].configs(s)) == 6 * 12  # the default + 11 variants, 2 densities x 3 seeds
+    assert len(FIGURES["open"].configs(s)) == 6 * 15  # the default + 14 variants, 2 densities x 3 seeds
 
 
 def test_the_page_sits_in_the_highly_sparse_regime_at_cpu_scale():
@@ -29,3 +33,6 @@ def test_the_page_sits_in_the_highly_sparse_regime_at_cpu_scale():
     assert by[("rewind point (fraction of training)", 0.0)].rewind_step == 0
     assert by[("rewind point (fraction of training)", 2.0)].rewind_step == 2 * base.rewind_step
     assert by[("Concrete form", "authors_code")].search_settings.concrete_form == "authors_code"
+    assert by[("KL's direction", "forward_kl")].objective == "forward_kl"
+    from ctslib.runs.authors_code import bundle_of
+    assert bundle_of(by[("the authors' search, whole", "authors_code")]) == ("authors_code",)
