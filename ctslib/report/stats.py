@@ -10,16 +10,57 @@ import numpy as np
 import pandas as pd
 
 
-def t_quantile(df_: int, q: float = 0.975) -> float:
-    """Student t quantile (scipy-free): exact table for small df, normal approximation beyond."""
-    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-             10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
-    if df_ in table:
-        return table[df_]
-    if df_ < 30:
-        below = max(k for k in table if k < df_)
-        return table[below]
-    return 1.96 + 2.4 / df_
+def _betainc(a: float, b: float, x: float) -> float:
+    """The regularised incomplete beta function I_x(a, b) (continued fraction, modified Lentz; Numerical Recipes
+    6.4), to ~1e-14."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):  # the continued fraction converges fast on this side only
+        return 1.0 - _betainc(b, a, 1.0 - x)
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return math.exp(log_front) * h / a
+
+
+def t_cdf(t: float, df_: float) -> float:
+    """P(T <= t) for Student's t with `df_` (real, > 0) degrees of freedom."""
+    tail = 0.5 * _betainc(df_ / 2, 0.5, df_ / (df_ + t * t))
+    return 1.0 - tail if t > 0 else tail
+
+
+def t_quantile(df_: float, q: float = 0.975) -> float:
+    """Student t quantile for any real `df_` > 0 (Welch's degrees of freedom are not whole), scipy-free: the root
+    of `t_cdf` by bisection, to 1e-10."""
+    if not df_ > 0:
+        raise ValueError(f"degrees of freedom must be > 0, got {df_}")
+    if not 0 < q < 1:
+        raise ValueError(f"q must be in (0, 1), got {q}")
+    if q < 0.5:
+        return -t_quantile(df_, 1 - q)
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df_) < q:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_cdf(mid, df_) < q else (lo, mid)
+        if hi - lo < 1e-10:
+            break
+    return (lo + hi) / 2
 
 
 def mean_ci(values: Iterable[float]) -> tuple[float, float, int]:
