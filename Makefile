@@ -11,7 +11,7 @@ PIP = $(PYTHON) -m pip
 TORCH_PIN ?= torch==2.13.0
 EXTRAS ?= test,book
 
-.PHONY: setup data browser run book test reproduce-results reproduce-resnet20 reproduce-vit reproduce-authors verify-results
+.PHONY: setup data browser run book test reproduce-results reproduce-resnet20 reproduce-vit reproduce-authors reproduce-budget verify-results
 
 # The committed run records (results/, ctslib/runs/archive.py) that every run store reads instead of computing:
 # the cpu-scale runs too slow for the cold book's budget. results/cpu: the figures in ARCHIVED (the open choices'
@@ -19,13 +19,15 @@ EXTRAS ?= test,book
 # paper's model on CPU" and Fig. 5 at cpu scale: 135 runs, ~8 core-hours; a book build never computes them);
 # results/vit-fmnist: the chapter "Self-attention" (a small ViT: 201 runs, ~1.7 core-hours, never computed by a build);
 # results/authors-code: the page "ctslib and the authors' code" (LeNet and ResNet-20 runs under the authors' choices;
-# its equivalence/ folder is made by scripts/authors_code.py from a clone of their code, not by a target here).
+# its equivalence/ folder is made by scripts/authors_code.py from a clone of their code, not by a target here);
+# results/budget-fmnist: the chapter "Does CTS catch up with more training?" (225 LeNet runs at 3 training budgets).
 # reproduce-results / reproduce-resnet20 / reproduce-vit recompute them from scratch (no archive read) into a fresh
 # store and commit them; verify-results recomputes N records chosen at random and compares.
 ARCHIVED ?= open
 EVIDENCE ?= resnet20,fig5
 VIT ?= vit
 AUTHORS ?= authors,authors_resnet20
+BUDGET ?= budget
 REPRODUCE_STORE ?= _build/reproduce-store
 WORKERS ?= auto
 N ?= 2
@@ -68,6 +70,10 @@ reproduce-vit: setup
 reproduce-authors: setup
 	CTS_RESULTS=none $(PYTHON) -m ctslib --store "$(REPRODUCE_STORE)" book --scale cpu --figures $(AUTHORS) --workers $(WORKERS)
 	$(PYTHON) -m ctslib --store "$(REPRODUCE_STORE)" results save --scale cpu --figures $(AUTHORS)
+
+reproduce-budget: setup
+	CTS_RESULTS=none $(PYTHON) -m ctslib --store "$(REPRODUCE_STORE)" book --scale cpu --figures $(BUDGET) --workers $(WORKERS)
+	$(PYTHON) -m ctslib --store "$(REPRODUCE_STORE)" results save --scale cpu --figures $(BUDGET)
 
 verify-results: setup
 	$(PYTHON) -m ctslib results check

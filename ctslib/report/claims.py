@@ -779,6 +779,25 @@ def check_paper_numbers(ev: Evidence) -> Finding:
                              f"files: {' / '.join(files)} pp"), worst_gap[1]
 
 
+def check_gap_shrinks(ev: Evidence) -> Finding:
+    """This book's claim under test (the chapter "Does CTS catch up with more training?"): in the highly sparse
+    regime, CTS_KL's gap to LTR grows (closes) from the smallest training budget to the largest, paired by seed."""
+    from . import budget
+    if ev.figures is not None or isinstance(ev, AuthorsEvidence) or ev.scale not in FIGURES["budget"].scales:
+        return NOT_TESTED, "the budget set is LeNet-300-100's at cpu scale (the chapter of that name)", ""
+    df = ev.runs("budget")
+    regime_of = budget.regimes_at_x1(df)
+    sparse = [d for d, r in regime_of.items() if r == HIGHLY_SPARSE]
+    if df.empty or not sparse or budget.with_budget(df)["budget"].nunique() < 2:
+        return NOT_TESTED, "the budget set's runs are not all in (results/budget-fmnist)", ""
+    effect = budget.closing(df, sparse)
+    gaps = budget.gap_frame(df)
+    cts = gaps[(gaps["line"] == "CTS_KL") & gaps["density"].isin(sparse)].groupby("budget")["gap"].mean()
+    return above(effect, 0.0), ("CTS_KL − LTR averaged over the highly sparse densities "
+                                + ", ".join(f"{pp(v)} at x{b}" for b, v in cts.items())
+                                + "; the change from the smallest to the largest budget"), effect.text()
+
+
 CLAIMS: list[Claim] = [
     Claim("A1", "Abstract", "CTS produces subnetworks that robustly pass sanity checks",
           "Figs. 4-5: CTS above every ablation", "fig4, fig5", check_sanity_cts),
@@ -843,6 +862,9 @@ CLAIMS: list[Claim] = [
     Claim("P1", "Table II", "The paper's Table II numbers are the authors' published runs (the means of their files)",
           "CTS_KL 81.7 / 74.0 / 58.8%, LTR 83.5 / 68.3 / 55.7% at 98.2 / 99.3 / 99.7% sparsity", "table2",
           check_paper_numbers),
+    Claim("B1", "This book (not the paper)", "CTS_KL's gap to LTR shrinks with the training budget (highly sparse "
+          "regime; LeNet-300-100 at 1x, 4x and 16x the cpu preset's steps)", "not in the paper: the question of the "
+          "chapter \"Does CTS catch up with more training?\"", "budget", check_gap_shrinks),
     Claim("Q1", "Conclusion (open question)", "CTS's advantages carry over to self-attention: on a ViT, CTS_KL beats "
           "LTR in the highly sparse regime and every saliency method, and passes its sanity checks",
           "not tested: \"it remains to be seen\"", "vit", check_self_attention),

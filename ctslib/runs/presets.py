@@ -160,6 +160,23 @@ TABLE2_ROUNDS = {"smoke": (3, 6, 10), "cpu": (32, 36, 40), "paper": (18, 22, 26)
 # "What the paper leaves open" (the open choices of the search): two densities of the highly sparse regime
 # (cpu: LeNet's LTR -6 and -17 pp; paper: Table II's 99.3 and 99.7% sparsity).
 OPEN_ROUNDS = {"smoke": (10,), "cpu": (32, 36), "paper": (22, 26)}
+# The training budgets of the chapter "Does CTS catch up with more training?" (report.figures.FIGURES["budget"]):
+# multiples of the cpu preset's LeNet-300-100 training in SGD steps (4 epochs of 15,000 images at batch 128: 472
+# steps), every other choice in the paper's proportions (CTS searches as long as it trains, Quick CTS 1/8, the rewind
+# point at 4.8%, LTR 20% per round, the lr dropped 10x at 1/2 and 3/4 of training). The largest spends its 16x steps
+# on the whole training set (60,000 images, 16 epochs). Sized by ctslib.runs.eta before it started, for the set's 225
+# runs (6 methods x 4 densities x 3 seeds and the dense net, per budget): 0.28 + 0.97 + 3.70 = 4.95 core-hours; cut:
+# 64 epochs of all 60,000 images (64x the steps) would cost 14.7 by eta and 32 epochs of them 7.4, past the ~6
+# core-hours the set may take.
+BUDGETS: dict[int, dict[str, Any]] = {1: dict(epochs=4, train_examples=15_000, milestones=(2, 3)),
+                                      4: dict(epochs=16, train_examples=15_000, milestones=(8, 12)),
+                                      16: dict(epochs=16, train_examples=0, milestones=(8, 12))}
+# Its densities, fixed before any CTS run of the set by the claims page's regime rule (report.verdicts.regimes: the
+# LTR-only transfer, highly sparse from a 7.66 pp drop) on LTR's runs at x1 (3 seeds, dense 85.04%): LTR is within
+# 1 pp of dense down to 0.8^25 (0.38%: -0.88 pp; 0.8^26: -1.40) and has lost 7.66 pp from 0.8^33 (0.063%: -8.60;
+# 0.8^32: -6.65). The rule: the sparsest round of the matching regime, and the first round of the highly sparse one
+# with the rounds 2 and 4 beyond it (LTR -13.85 pp at 0.8^35, -24.76 at 0.8^37): the same at every budget.
+BUDGET_ROUNDS = (25, 33, 35, 37)
 # Objective values (Figs. 1, 7, 8) are averaged over this many fixed held-out batches (of the test split; the same
 # for every ticket).
 EVAL_BATCHES = {"smoke": 1, "cpu": 4, "paper": 8}

@@ -36,12 +36,12 @@ def test_a_book_build_reads_the_committed_runs_and_computes_none_of_the_rest(tmp
     monkeypatch.setenv("CTS_RESULTS", "none")
     assert main(["--store", str(tmp_path), "book", "--scale", "cpu", "--dry-run"]) == 0
     captured = capsys.readouterr()
-    # 135 of ResNet-20, 201 of the ViT, 48 of the page "ctslib and the authors' code" (its 24 LeNet runs under the
-    # authors' choices, 18 ResNet-20 CTS_KL runs and LTR's 6 under their clipping; its runs with ctslib's defaults
-    # are the other figures')
-    assert "384 runs of fig5, resnet20, vit, authors, authors_resnet20 are not committed yet" in captured.err
+    # 135 of ResNet-20, 201 of the ViT, 54 of the page "ctslib and the authors' code" (its 24 LeNet runs under the
+    # authors' choices, 18 ResNet-20 CTS_KL runs and LTR's 12 under their clipping and their 3x3 shortcut; its runs
+    # with ctslib's defaults are the other figures'), 222 of the budget set (its dense runs at x1 are fig2's)
+    assert "612 runs of fig5, resnet20, vit, authors, authors_resnet20, budget are not committed yet" in captured.err
     assert "make reproduce-resnet20" in captured.err and "make reproduce-vit" in captured.err
-    assert "make reproduce-authors" in captured.err
+    assert "make reproduce-authors" in captured.err and "make reproduce-budget" in captured.err
     lines = {line.split()[0]: line for line in captured.out.splitlines() if line.strip()}
     assert lines["resnet20"].split()[1] == "0" and lines["fig5"].split()[1] == "0"
     # named explicitly, the set is computed (what make reproduce-resnet20 does)
