@@ -9,13 +9,12 @@ and VGG-16 on CIFAR-10, Section V-A's 160 epochs, 3 seeds each: mean and populat
 `reference/README.md`. Densities are snapped to the grid 0.8^n they were run on (the files round them to 6
 decimals), so they meet this build's densities exactly.
 
-The files give each point's mean and std, not its three seeds. To judge the claims on them with this build's
-verdict code (`ctslib.report.claims`, per-seed effects with Student-t intervals) each point becomes three values
-with that mean and population std, m - sqrt(3/2) s, m, m + sqrt(3/2) s. Seeds are not paired across methods in
-the files, so the pairing is set against the claims: CTS lines ascend over the three "seeds", every other line
-descends. A claim comparing CTS with a baseline then rests on an interval wider than an unpaired (Welch) one would
-give (the differences' spread is s_CTS + s_baseline per seed); a claim comparing two CTS lines (GRADBALANCE vs
-LAGRANGE, one objective vs another) on a narrower one, which the claims page says.
+The files give each point's mean and std, not its three seeds. To run the figures' code and the claims' checks on
+them unchanged, each point becomes three rows with that mean and population std, m - sqrt(3/2) s, m, m + sqrt(3/2) s
+(CTS lines ascending over the three "seeds", the others descending). The rows carry the point's summary statistics
+and nothing more: the claims judge the authors' runs with Welch's t on those statistics (`comparisons.WELCH` reads
+each group's mean, sample sd = std x sqrt(3/2) and n = 3 off the rows and ignores the seed labels), never by pairing
+the pseudo-seeds.
 """
 
 from __future__ import annotations

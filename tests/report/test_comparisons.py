@@ -114,3 +114,15 @@ def test_one_verdict_over_the_authors_models_and_the_headline_table():
     a4 = head.filter(like="A4", axis=0).iloc[0]
     assert a4["the authors': ResNet-20"] == "reproduced: +4.2 pp [+1.1, +7.2]"
     assert a4["the authors': VGG-16"] == NOT_TESTED
+
+
+def test_the_front_pages_numbers_are_the_computed_ones():
+    """The book's front page quotes verdicts on the authors' runs: they must be what the claims compute."""
+    from pathlib import Path
+    intro = (Path(__file__).resolve().parents[2] / "book" / "intro.md").read_text()
+    resnet, vgg = claims.AuthorsEvidence("resnet20").runs("fig2"), claims.AuthorsEvidence("vgg16").runs("fig2")
+    assert WELCH.difference(resnet, "CTS_KL", "LTR", 0.8 ** 22).text() in intro         # +4.2 pp [+1.1, +7.2]
+    assert WELCH.difference(vgg, "CTS_KL", "LTR", 0.8 ** 40).text() in intro            # +3.0 pp [+2.3, +3.6]
+    assert "2.9 pp [−3.3, −2.4]" in intro and WELCH.difference(resnet, "CTS_KL", "LTR", 0.8 ** 18).text() == \
+        "-2.9 pp [-3.3, -2.4]"
+    assert "1.1 / 1.5 / 2.4 pp" in intro

@@ -76,11 +76,16 @@ def test_tables_show_the_paper_beside_the_files():
     assert "no run at 1.44%" in t1.loc["CTS_KL", "authors' files: top-1 (%)"]  # the files' CTS grid skips it
 
 
-def test_every_claim_is_judged_on_the_authors_runs_without_error():
-    ev = claims.AuthorsEvidence()
+@pytest.mark.parametrize("model", claims.AUTHORS_MODELS)
+def test_every_claim_is_judged_on_the_authors_runs_without_error(model):
+    ev = claims.AuthorsEvidence(model)
     found = {c.id: claims.judge(c, ev) for c in claims.CLAIMS}
     assert not [i for i, (_, measured, _) in found.items() if measured.startswith("could not be checked")]
     assert found["A1"][0] == claims.NOT_TESTED  # no sanity-check ablations in the files
     assert found["V-C4"][0] == claims.REPRODUCED  # KL / ΔL / L ahead of the other three objectives on their runs
-    assert "no times in the files" in found["A4"][1]
-    assert not math.isnan(float(found["V-E3"][2].split()[0]))
+    if model == "resnet20":
+        assert "no times in the files" in found["A4"][1]
+    else:
+        assert found["A4"][0] == claims.NOT_TESTED  # Table II's claims are ResNet-20's
+    cells, total = found["V-E3"][2].removesuffix(" cells").split("/")
+    assert 0 < int(cells) <= int(total)  # GRADBALANCE significantly better than LAGRANGE in some cells
