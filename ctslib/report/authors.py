@@ -324,9 +324,9 @@ def equivalence_reading(eq: Equivalence) -> str:
         text += (f"; at {100 * worst['density']:.3g}%, seed {int(worst['seed'])}, {m} of {int(worst['kept_ctslib'])} "
                  f"weights change places at the threshold")
         if at:
-            gap = abs(at["authors"][0] - at["authors"][1])
-            text += (f": there the authors' last kept and first dropped α_logit lie {gap:.1e} apart, less than the "
-                     f"{case['alpha_max_abs_difference']:.1e} by which the two codes' α_logit differ at most")
+            theirs, ours = abs(at["authors"][0] - at["authors"][1]), abs(at["ctslib"][0] - at["ctslib"][1])
+            text += (f", a near-tie: the last kept and the first dropped weight's α_logit lie {theirs:.1e} apart in the "
+                     f"authors' search and {ours:.1e} in ctslib's")
     text += (f"). Every step agrees: R_KL within {rel['max_rel_objective']:.1e}, the expected density within "
              f"{rel['max_rel_expected_density']:.1e} and λ within {rel['max_rel_lam']:.1e} (largest relative "
              f"difference over all steps and cases; it grows along the search as float rounding does in any chaotic "
@@ -385,4 +385,15 @@ def page_reading(eq: Equivalence, lenet: pd.DataFrame, resnet: pd.DataFrame) -> 
     if changes:
         parts.append("**What each of their choices does to CTS_KL** (minus ctslib's default CTS_KL, paired by seed, "
                      "95% CI): " + ". ".join(changes) + ".")
+    resnet = with_variants(resnet)
+    like = []
+    for density in sorted(set(resnet["density"]), reverse=True) if len(resnet) else []:
+        names = [n for n in dict.fromkeys(resnet.loc[resnet["density"] == density, "variant"]) if n.startswith("CTS")]
+        effects = [f"{n.removeprefix('CTS_KL, ')} {e.text()}" for n in names
+                   if (e := _effect(resnet, n, ltr_for(n, resnet["variant"]), density)) is not None]
+        if effects:
+            like.append(f"at {100 * density:.3g}%: " + "; ".join(effects))
+    if like:
+        parts.append("**ResNet-20: CTS_KL − LTR, like for like** (LTR under the same training where a training "
+                     "choice is changed; paired by seed, 95% CI): " + ". ".join(like) + ".")
     return "\n\n".join(parts)
