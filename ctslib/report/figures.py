@@ -460,7 +460,7 @@ def budget_runs(s: Setting) -> list[RunConfig]:
 # Said wherever the book draws the authors' published CTS_KL runs (the evidence: the page "ctslib and the authors' code").
 FORWARD_KL_NOTE = (" Their CTS_KL result files were computed with the **forward** KL, KL(dense ‖ sparse), not the "
                    "paper's reverse one: the files are byte-identical to those of their commit "
-                   f"{FORWARD_KL_COMMIT} (see the page [ctslib and the authors' code](authors.ipynb)).")
+                   f"{FORWARD_KL_COMMIT} (see the page [ctslib and the authors' code](authors.html)).")
 
 FIG1_LINES = ["SNIP", "GraSP", "LTR", "magnitude", "random"]
 FIG2_LINES = ["CTS_KL", "CTS_L", "LTR", "SNIP", "GraSP", "SynFlow", "random"]
