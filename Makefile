@@ -52,6 +52,8 @@ run: setup
 book: setup
 	PYTHON="$(PYTHON)" bash scripts/build_book.sh
 
+# the test suite also tests the cluster executors (a local Ray cluster, submitit's local executor)
+test: EXTRAS = test,book,ray,slurm
 test: setup browser
 	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 

@@ -130,6 +130,44 @@ def _with_bundles(configs, names: Sequence[str]):
     return [search_like(c, *names) for c in configs] if names else list(configs)
 
 
+def _add_executor(parser: argparse.ArgumentParser) -> None:
+    from .runs.executors import EXECUTORS
+    group = parser.add_argument_group("where the runs are computed (ctslib/runs/executors.py; the store must be on a "
+                                      "file system every node sees)")
+    group.add_argument("--executor", default="local", type=_one_of("executor", EXECUTORS), metavar="NAME",
+                       help="local (--workers processes of this machine, the default) | ray (a Ray cluster: pip "
+                            "install 'ctslib[ray]') | slurm (one SLURM job array through submitit: pip install "
+                            "'ctslib[slurm]')")
+    group.add_argument("--address", default=None, metavar="ADDR",
+                       help="--executor ray: the cluster's address ('auto': the cluster this machine is part of; "
+                            "default: a local cluster)")
+    group.add_argument("--slurm-partition", default=None, metavar="NAME", help="--executor slurm: the partition")
+    group.add_argument("--slurm-time", type=int, default=24 * 60, metavar="MINUTES",
+                       help="--executor slurm: each array task's time limit (default 1440)")
+    group.add_argument("--slurm-gpus", type=int, default=0, metavar="N", help="--executor slurm: GPUs per task")
+    group.add_argument("--slurm-cpus", type=int, default=1, metavar="N", help="--executor slurm: CPUs per task")
+    group.add_argument("--slurm-tasks", type=int, default=None, metavar="N",
+                       help="--executor slurm: array tasks, each a shard of the runs as --shard i/N (default: one "
+                            "per work group)")
+    group.add_argument("--slurm-folder", default="slurm-logs", metavar="PATH",
+                       help="--executor slurm: submitit's folder for the tasks' logs (default slurm-logs)")
+    group.add_argument("--slurm-local", action="store_true",
+                       help="--executor slurm: run the job array as processes of this machine (submitit's local "
+                            "executor) instead of submitting it")
+
+
+def _executor(args: argparse.Namespace):
+    """The executor the options ask for (None: the local pool of --workers)."""
+    from .runs.executors import make_executor
+    if getattr(args, "executor", "local") == "local":
+        return None
+    slurm = dict(folder=args.slurm_folder, partition=args.slurm_partition, timeout_min=args.slurm_time,
+                 gpus=args.slurm_gpus, cpus=args.slurm_cpus, tasks=args.slurm_tasks,
+                 cluster="local" if args.slurm_local else None)
+    threads = resolve_threads(args.threads) if args.threads not in (None, "auto") else None
+    return make_executor(args.executor, address=args.address, threads=threads, slurm=slurm)
+
+
 def _add_preset(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None, metavar="SCALE", type=_one_of("preset", PRESETS),
                         help="scale preset: smoke | cpu | paper (default: $CTS_SCALE, else cpu)")
@@ -190,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "core on a CPU-only machine, 1 with a GPU (default: 1, this process)")
     sweep.add_argument("--dry-run", action="store_true", help="list the runs of this worker, compute nothing")
     _add_threads(sweep)
+    _add_executor(sweep)
     _add_search_like(sweep)
     _add_config_arguments(sweep, skip=_SWEEP_FIELDS)
 
@@ -210,7 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="local processes computing runs side by side, one torch thread each (default: auto = one "
                            "per core on a CPU-only machine, 1 with a GPU or under torchrun)")
     book.add_argument("--dry-run", action="store_true", help="list the runs per figure, compute nothing")
+    book.add_argument("--plan", action="store_true",
+                      help="per figure: its runs, how many the store holds, and the estimated compute of the rest "
+                           "(at paper scale in GPU-hours on the paper's 4 GPUs, calibrated on its Table II); "
+                           "compute nothing")
     _add_threads(book)
+    _add_executor(book)
 
     lst = sub.add_parser("list", help="the runs in the store, as a table",
                          description="The runs in the store: finished ones with their accuracy, and runs "
@@ -327,9 +371,12 @@ def _run_sweep(configs: list[RunConfig], args: argparse.Namespace, store: RunSto
         runtime.init()
     say = print if runtime.is_main() else (lambda *a, **k: None)
     workers = 1 if runtime.launched() else (args.workers if args.workers is not None else default_workers())
+    executor = _valid(_executor, args)
+    if executor is not None:
+        say(f"executor: {executor.name}")
     try:
         result = sweep(configs, store, workers=workers, threads=args.threads, progress=_progress(), desc=desc,
-                       say=say)
+                       say=say, executor=executor)
     finally:
         if runtime.launched():
             runtime.shutdown()
@@ -393,6 +440,9 @@ def cmd_book(args: argparse.Namespace) -> int:
         if stale:
             print(f"note: {len(stale)} committed records in {archive.root} no longer match this ctslib's run ids "
                   f"(`ctslib results check` names them); those runs are computed", file=sys.stderr)
+    if args.plan:
+        print(plan(per_figure, store, scale, book.FIGURES))
+        return 0
     if args.dry_run:
         for n, cs in per_figure.items():
             new = sum(1 for c in cs if not store.has(c))
@@ -412,6 +462,34 @@ def cmd_book(args: argparse.Namespace) -> int:
             if fig.frame == "objectives" and all(c.run_id in mine for c in per_figure[n]):
                 fig.data(setting, store, progress=_progress())
     return 0
+
+
+def plan(per_figure: dict[str, list[RunConfig]], store: RunStore, scale: str, figures) -> str:
+    """The bill before computing: per figure, its runs, how many the store holds, and the estimated compute of the
+    rest (`eta`: at paper scale on the paper's 4 GPUs, calibrated on its Table II; else on one core of the
+    development machine); shared work (an LTR chain, a rewind point) is charged once, to the first figure that
+    needs it."""
+    from .runs.eta import PAPER_GPUS, duration, estimates
+    gpu = scale == "paper"
+    lines = [f"{'figure':<17} {'runs':>5} {'stored':>7} {'to compute':>11} {'estimate':>16}"]
+    seen: set[str] = set()
+    total = 0.0
+    for name, configs in per_figure.items():
+        todo = [c for c in configs if not store.has(c) and c.run_id not in seen]
+        seen.update(c.run_id for c in configs)
+        seconds = sum(estimates(todo, gpu=gpu).values())
+        total += seconds
+        cost = f"{seconds * PAPER_GPUS / 3600:.1f} GPU-h" if gpu else duration(seconds) + " cpu"
+        lines.append(f"{name:<17} {len(configs):>5} {len(configs) - sum(not store.has(c) for c in configs):>7} "
+                     f"{len(todo):>11} {cost:>16}")
+    if gpu:
+        lines.append(f"in all: {total * PAPER_GPUS / 3600:.1f} GPU-hours, {duration(total)} on {PAPER_GPUS} GPUs under "
+                     f"DDP (the paper's hardware; a step costs what its Table II times imply: ResNet-20 1.7 s an "
+                     f"epoch, CTS_KL's search 1.74x that; VGG-16 and ResNet-50 scaled by their multiply-adds)")
+    else:
+        lines.append(f"in all: {duration(total)} on one core of the 2-core development machine "
+                     f"(`ctslib.runs.eta`; a cluster divides it by its workers)")
+    return "\n".join(lines)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

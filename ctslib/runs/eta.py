@@ -21,6 +21,7 @@ from typing import Sequence
 from ..data import DATASETS
 from ..models import preset_model
 from .config import RunConfig, chain_key, draw_key, rewind_key
+from ..training import steps_at_batch
 from .methods import get_method
 
 # seconds of one SGD step at batch 128, one thread (2-core AMD EPYC VM, AVX2): LeNet, ResNet-20 and the ViT measured on
@@ -31,14 +32,24 @@ STEP_SECONDS = {"lenet300": 0.008, "resnet20": 0.87, "vgg16": 6.5, "resnet50": 8
 SEARCH_FACTOR = {"task": 1.2, "kl": 1.4, "delta_loss": 1.45, "feature": 1.75, "grad_norm": 4.3, "grad": 5.3}
 OVERHEAD_SECONDS = 2.0  # data, model, rewind point loading, record writing
 
+# The paper's hardware (4 GPUs, DDP), calibrated on its Table II (ResNet-20 / CIFAR-10, batch 512, 98 steps an
+# epoch): LTR's tickets at 98.2 / 99.3 / 99.7% sparsity took 78.7 / 95.2 / 108.3 min, 18 / 22 / 26 rounds of 152.3
+# training epochs each (160 epochs from k = 3000 iterations at batch 128) = 1.72 / 1.71 / 1.64 s an epoch, and
+# CTS_KL's search of 160 epochs took 7.9 min at each = 2.96 s an epoch, 1.74x a training epoch. Per SGD step at
+# batch 128 (the unit of STEP_SECONDS): 1.70 s / 98 steps of 512 = 4.3 ms. VGG-16 and ResNet-50 scale from ResNet-20
+# by the same multiply-add ratios as on CPU.
+PAPER_GPUS = 4
+GPU_STEP_SECONDS = {m: 1.70 / 98 / 4 * STEP_SECONDS[m] / STEP_SECONDS["resnet20"] for m in STEP_SECONDS}
+GPU_SEARCH_FACTOR = {o: f * (2.96 / 1.70) / SEARCH_FACTOR["kl"] for o, f in SEARCH_FACTOR.items()}
+
 
 def _steps_per_epoch(config: RunConfig) -> float:
     examples = config.train_examples or DATASETS[config.dataset].train_size
     return math.ceil(examples / config.batch_size)
 
 
-def _step(config: RunConfig) -> float:
-    return STEP_SECONDS.get(preset_model(config.model), 1.0) * config.batch_size / 128
+def _step(config: RunConfig, table: dict[str, float] | None = None) -> float:
+    return (table or STEP_SECONDS).get(preset_model(config.model), 1.0) * config.batch_size / 128
 
 
 def ltr_rounds(config: RunConfig) -> int:
@@ -46,19 +57,22 @@ def ltr_rounds(config: RunConfig) -> int:
     return max(1, round(math.log(config.density) / math.log(1 - config.ltr_rate))) if config.density < 1 else 0
 
 
-def run_seconds(config: RunConfig, *, chain_rounds: int = 0, draws: bool = True) -> float:
+def run_seconds(config: RunConfig, *, chain_rounds: int = 0, draws: bool = True, gpu: bool = False) -> float:
     """The estimated seconds of one run; `chain_rounds`: LTR rounds this run has to train itself (the sparsest
     run of a chain: all of them; the others 0, their ticket is on the chain); `draws=False`: the ticket comes
-    from another run (an ablation of a run in the same set: the store shares the drawn ticket)."""
-    step = _step(config)
+    from another run (an ablation of a run in the same set: the store shares the drawn ticket); `gpu`: on the
+    paper's 4 GPUs (`GPU_STEP_SECONDS`, from its Table II) instead of one core of the development machine."""
+    step = _step(config, GPU_STEP_SECONDS if gpu else None)
+    search_factor = GPU_SEARCH_FACTOR if gpu else SEARCH_FACTOR
     per_epoch = _steps_per_epoch(config)
-    train = config.epochs * per_epoch - (config.rewind_step if config.method in ("cts", "ltr") else 0)
-    seconds = OVERHEAD_SECONDS + step * (config.rewind_step + max(train, 0))
+    k = steps_at_batch(config.rewind_step, config.batch_size)  # (rewind_step counts iterations at batch 128)
+    train = config.epochs * per_epoch - (k if config.method in ("cts", "ltr") else 0)
+    seconds = OVERHEAD_SECONDS + step * (k + max(train, 0))
     method = get_method(config.method)
     if not draws:
         pass
     elif config.method == "cts":
-        seconds += step * config.search_epochs * per_epoch * SEARCH_FACTOR.get(config.objective, 1.5)
+        seconds += step * config.search_epochs * per_epoch * search_factor.get(config.objective, 1.5)
     elif method.chain:
         seconds += step * chain_rounds * max(train, 0)
     elif config.method == "synflow":
@@ -69,7 +83,7 @@ def run_seconds(config: RunConfig, *, chain_rounds: int = 0, draws: bool = True)
     return seconds + step * examples / config.batch_size / 3  # the test pass: forward only
 
 
-def estimates(configs: Sequence[RunConfig]) -> dict[str, float]:
+def estimates(configs: Sequence[RunConfig], *, gpu: bool = False) -> dict[str, float]:
     """run id -> estimated seconds, each chain's rounds charged once, to the first of its runs computed (the
     sparsest: `sweep.compute_order`), and each ticket's draw once: an ablation whose unablated run is in the set
     trains the ticket that run draws (`sweep.work_groups` computes them one after the other)."""
@@ -82,7 +96,7 @@ def estimates(configs: Sequence[RunConfig]) -> dict[str, float]:
             charged.add(chain_key(config))
             rounds = ltr_rounds(config)
         draws = not (config.ablation and config.unablated().run_id in unique)
-        out[config.run_id] = run_seconds(config, chain_rounds=rounds, draws=draws)
+        out[config.run_id] = run_seconds(config, chain_rounds=rounds, draws=draws, gpu=gpu)
     return out
 
 

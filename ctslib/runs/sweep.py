@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -173,15 +171,17 @@ def _compute_group(root: str, group: list[RunConfig]) -> list[Done]:
 
 def compute_runs(root: str | os.PathLike, configs: Sequence[RunConfig], *, workers: int,
                  threads: int | None = None,
-                 heartbeat: Callable[[list[list[RunConfig]]], None] | None = None) -> Iterator[Done]:
-    """Compute (or read) every run of `configs` in the store at `root` on `workers` processes, yielding each run
-    as its group finishes. `threads`: torch threads per worker (default: the usable cores shared out, at least 1).
-    `heartbeat(groups)`: called about once a second while waiting, with the groups being computed (for a
-    progress display; an LTR chain can take minutes). With `workers == 1` the runs are computed in this
-    process, one after the other."""
+                 heartbeat: Callable[[list[list[RunConfig]]], None] | None = None,
+                 executor=None) -> Iterator[Done]:
+    """Compute (or read) every run of `configs` in the store at `root`, yielding each run as its group finishes:
+    on `executor` (`runs.executors`: a Ray cluster, a SLURM job array), else on a local pool of `workers`
+    processes (`threads` torch threads each, default: the usable cores shared out), else (`workers == 1`) in this
+    process, one after the other. `heartbeat(groups)`: called about once a second while waiting, with the groups
+    being computed (for a progress display; an LTR chain can take minutes)."""
+    from .executors import LocalPool
     store = RunStore(root)
     groups = work_groups(configs)
-    if workers <= 1:
+    if executor is None and workers <= 1:
         for group in groups:
             yield from (_run(store, config) for config in group)
         return
@@ -193,22 +193,8 @@ def compute_runs(root: str | os.PathLike, configs: Sequence[RunConfig], *, worke
             missing.append(group)
     if not missing:
         return
-    threads = threads or max(1, usable_cores() // workers)
-    # spawn, not fork: the parent may have started torch's thread pools, which do not survive a fork.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads, _user_models()))
-    try:
-        group_of = {pool.submit(_compute_group, str(store.root), g): g for g in missing}
-        pending: set[Future] = set(group_of)
-        while pending:
-            finished, pending = wait(pending, timeout=1.0 if heartbeat else None, return_when=FIRST_COMPLETED)
-            if heartbeat:
-                # running() also marks the next queued group, so at most `workers` of them: the first ones
-                heartbeat([group_of[f] for f in group_of if f in pending and f.running()][:workers])
-            for future in finished:
-                yield from future.result()
-    finally:  # on an error or Ctrl-C: drop the groups not started; finished runs are already in the store
-        pool.shutdown(wait=True, cancel_futures=True)
+    for done in (executor or LocalPool(workers, threads)).run(str(store.root), missing, heartbeat):
+        yield from done
 
 
 # --- the one sweep loop ---------------------------------------------------------------------------------
@@ -246,11 +232,13 @@ class SweepResult:
 
 
 def sweep(configs: Sequence[RunConfig], store: RunStore, *, workers: int = 1, threads: str | int | None = None,
-          progress: bool = False, desc: str = "runs", say: Callable[..., None] = print) -> SweepResult:
+          progress: bool = False, desc: str = "runs", say: Callable[..., None] = print,
+          executor=None) -> SweepResult:
     """Read or compute every run of `configs` in `store`: the one loop behind `ctslib sweep` and `ctslib book`.
 
-    Under torchrun every rank takes part in each run, one after the other. Otherwise `workers` > 1 computes on a
-    pool of single-thread processes, and 1 in this process with `threads` torch threads (`ctslib.threads`).
+    Under torchrun every rank takes part in each run, one after the other. Otherwise `executor` (`runs.executors`:
+    Ray, SLURM) computes the work groups, or `workers` > 1 a local pool of single-thread processes, or 1 this
+    process with `threads` torch threads (`ctslib.threads`).
     With `progress`, a bar that names what is being computed; without, one line per run. Both say how many runs
     are done and about how long the rest will take (`eta.Clock`: the runs' estimated costs at the pace measured
     so far). Every failure is reported as it happens and again at the end; the other runs go on.
@@ -258,8 +246,9 @@ def sweep(configs: Sequence[RunConfig], store: RunStore, *, workers: int = 1, th
     main = runtime.is_main()
     start = time.perf_counter()
     result = SweepResult(main=main)
-    parallel = not runtime.launched() and workers > 1
-    clock = Clock([c for c in compute_order(configs) if not store.has(c)], workers if parallel else 1)
+    parallel = not runtime.launched() and (executor is not None or workers > 1)
+    width = executor.parallelism if executor is not None else workers
+    clock = Clock([c for c in compute_order(configs) if not store.has(c)], width if parallel else 1)
     bar = tqdm(total=round(clock.total) or 1, desc=desc, disable=not (progress and main), file=sys.stderr,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
     computing = ""
@@ -277,7 +266,8 @@ def sweep(configs: Sequence[RunConfig], store: RunStore, *, workers: int = 1, th
         apply_threads(threads)
         done_iter = _sequential(store, configs, progress and main)
     else:
-        done_iter = compute_runs(store.root, configs, workers=workers, heartbeat=heartbeat if progress else None)
+        done_iter = compute_runs(store.root, configs, workers=workers, heartbeat=heartbeat if progress else None,
+                                 executor=executor)
     try:
         if progress and main:
             show()
