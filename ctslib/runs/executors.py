@@ -121,7 +121,10 @@ class RayExecutor:
         except ImportError:
             raise RuntimeError("the ray executor needs Ray: pip install 'ctslib[ray]' (or pip install ray)") from None
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+            # a cluster started here runs its workers at this process's priority (Ray's default nice 15 would leave
+            # them next to no CPU beside any other busy process of the machine); a running cluster keeps its own
+            extra = {"_system_config": {"worker_niceness": 0}} if self.address is None else {}
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **extra)
         self._parallelism = max(1, int(ray.cluster_resources().get("CPU", 1) // self.threads))
         return ray
 
