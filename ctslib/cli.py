@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Sequence
 
 from .runs import runtime
@@ -108,6 +109,9 @@ def _add_config_arguments(parser: argparse.ArgumentParser, skip: Sequence[str] =
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default=argparse.SUPPRESS, metavar="PATH",
                         help="run store folder (default: $CTS_STORE, else ~/.cache/ctslib/runs)")
+    parser.add_argument("--rehearse", action="store_true", default=argparse.SUPPRESS,
+                        help="rehearse the paper preset: every choice of it but its sizes (seconds-long runs, one "
+                             "density, one seed; $CTS_REHEARSE=1; see ctslib/runs/rehearsal.py)")
 
 
 def _add_threads(parser: argparse.ArgumentParser) -> None:
@@ -301,6 +305,22 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--sample", type=int, default=1, metavar="N",
                          help="verify: how many archived runs to recompute (default: 1)")
     results.add_argument("--seed", type=int, default=None, help="verify: the sample's seed (default: random)")
+
+    rehearse = sub.add_parser("rehearse", help="rehearse the paper scale on this machine: every paper-preset path "
+                                               "in seconds-long runs on fake data (~3 min on CPU)",
+                              description="Write CIFAR-10 and ImageNet in their real formats (random pixels), then "
+                                          "compute, at the paper preset's rehearsal sizes, every run of Table II "
+                                          "and Figs. 2 and 4 for ResNet-20 and VGG-16 and CTS_KL and LTR for "
+                                          "ResNet-50 under torchrun, and check each record (ctslib/runs/"
+                                          "rehearsal.py says what this guarantees and what not).")
+    _add_common(rehearse)
+    rehearse.add_argument("--data", default=None, metavar="DIR",
+                          help="where to write the fake CIFAR-10 and ImageNet (default: a new temporary folder)")
+    rehearse.add_argument("--ddp", type=int, default=2, metavar="N",
+                          help="ResNet-50's processes under torchrun (gloo on CPU; 0: skip ResNet-50)")
+    rehearse.add_argument("--workers", type=parse_workers, default=None, metavar="N",
+                          help="local processes for the CIFAR-10 runs (default: auto)")
+    _add_threads(rehearse)
     return parser
 
 
@@ -671,8 +691,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    """The dress rehearsal of the paper scale (`runs.rehearsal`): fake data in the real formats, every run of Table II
+    and Figs. 2 and 4 for ResNet-20 and VGG-16, CTS_KL and LTR for ResNet-50 under DDP, each record checked."""
+    import tempfile
+    from .runs import rehearsal
+    from .runs.presets import REHEARSAL_VARIABLE
+    os.environ[REHEARSAL_VARIABLE] = "1"
+    data = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="ctslib-rehearsal-data-"))
+    rehearsal.write_fake_data(data)
+    os.environ["CTS_DATA"] = str(data)
+    store = _store(args)
+    print(f"rehearsal: fake CIFAR-10 and ImageNet in {data}; store {store.root}", flush=True)
+    configs = rehearsal.cifar_configs()
+    result = _run_sweep(configs, args, store, desc="rehearsal")
+    if args.ddp:
+        print(f"rehearsal: ResNet-50 on ImageNet, {args.ddp} processes under torchrun", flush=True)
+        _valid(rehearsal.run_resnet50_ddp, store.root, args.ddp)
+        configs += rehearsal.resnet50_configs()
+    problems = [f"{c.run_id} {run_title(c)}: {'no record' if not store.has(c) else why}" for c in configs
+                if not store.has(c) or (why := rehearsal.check_record(c, store.get(c, compute=False)))]
+    if result.failed or problems:
+        print("rehearsal failed:\n" + "\n".join(problems), file=sys.stderr)
+        return 1
+    print(f"rehearsal passed: {len(configs)} runs, each finished with its record and exactly round(kappa d) weights; "
+          f"the paper's pages from them: CTS_REHEARSE=1 CTS_DATA={data} CTS_STORE={store.root} CTS_SCALE=paper "
+          f"jupyter-book build book (or papermill notebooks/fig2.ipynb out.ipynb -p scale paper)")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "book": cmd_book, "list": cmd_list, "show": cmd_show,
-            "results": cmd_results, "export": cmd_export}
+            "results": cmd_results, "export": cmd_export, "rehearse": cmd_rehearse}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -681,6 +730,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # a bad flag or value (said on one line, `_Parser.error`), or --help: its exit code
         return int(stop.code or 0)
+    if getattr(args, "rehearse", False):
+        from .runs.presets import REHEARSAL_VARIABLE
+        os.environ[REHEARSAL_VARIABLE] = "1"
     logger = logging.getLogger("ctslib")
     if not logger.handlers:  # resumption notes and the like, on stderr
         handler = logging.StreamHandler(sys.stderr)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -360,16 +360,29 @@ def ltr_schedule(num_total: int, density: float, rate: float) -> list[int]:
     return counts
 
 
-def ltr(model: nn.Module, train_data: ImageData, schedule: Schedule, density: float,
+def _renamed(ticket: Ticket, net: nn.Module, wrapper: nn.Module) -> Ticket:
+    """`ticket` (named as `net`'s parameters) named as `wrapper`'s, the module that holds `net`'s very tensors
+    (DistributedDataParallel calls them 'module.<name>')."""
+    own = {id(p): n for n, p in net.named_parameters()}
+    return Ticket({name: ticket.masks[own[id(p)]] for name, p in wrapper.named_parameters()
+                   if own.get(id(p)) in ticket.masks})
+
+
+def ltr(model: nn.Module, train_data: ImageData | None, schedule: Schedule, density: float,
         rewind_state: Mapping[str, torch.Tensor], rewind_step: int, rate: float = 0.2,
         generator: torch.Generator | None = None, *, precision: str = "fp32",
-        progress: bool = False) -> tuple[Ticket, dict[float, Ticket], float, Scores]:
+        progress: bool = False, batches: Iterable | None = None,
+        wrap: Callable[[nn.Module], nn.Module] | None = None) -> tuple[Ticket, dict[float, Ticket], float, Scores]:
     """Lottery Ticket Rewinding (Frankle et al. 2020); `rewind_step = 0` is classic IMP (Frankle & Carbin).
 
     From the rewind weights theta_k (`rewind_state`, reached after `rewind_step` iterations *at
     `schedule.batch_size`*), repeat: train the masked network to the end of `schedule`, prune the
     lowest-magnitude weights globally to the next count of `ltr_schedule` (`rate` of the remaining),
     rewind the survivors to theta_k. Training happens on a deep copy; `model` is not changed.
+
+    `batches` (one epoch of (x, y) per iteration, e.g. streamed ImageNet) replaces the shuffled batches over
+    `train_data`; `wrap` wraps the copy being trained each round (DistributedDataParallel under DDP, where each
+    rank sees its slice of every batch, so the ranks' copies stay identical).
 
     Returns the final ticket, the ticket of every density passed through ({density: Ticket}, the last
     one included), the training epochs spent (rounds x (T - k) epochs), and scores whose top-k gives
@@ -385,8 +398,10 @@ def ltr(model: nn.Module, train_data: ImageData, schedule: Schedule, density: fl
     epochs = 0.0
     for r, keep in enumerate(counts, start=1):
         net.load_state_dict(rewind_state)
-        trained = train(net, train_data, schedule, ticket=ticket, start_step=rewind_step, generator=generator,
-                        precision=precision, progress=progress)
+        trainee = wrap(net) if wrap is not None else net
+        own = ticket if trainee is net else _renamed(ticket, net, trainee)
+        trained = train(trainee, train_data, schedule, ticket=own, start_step=rewind_step, generator=generator,
+                        precision=precision, progress=progress, batches=batches)
         epochs += trained.epochs
         params = dict(net.named_parameters())
         magnitude = {n: params[n].detach().abs().float() for n in names}

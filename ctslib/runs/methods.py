@@ -228,7 +228,8 @@ def draw_synflow(ctx: DrawContext) -> Drawn:
 
 
 def draw_ltr(ctx: DrawContext) -> Drawn:
-    """LTR from the rewind point (config.rewind_step; 0 = IMP), pruning `config.ltr_rate` per round.
+    """LTR from the rewind point (config.rewind_step; 0 = IMP), pruning `config.ltr_rate` per round; on streamed
+    data (ImageNet) every round trains on the run's stream, in DistributedDataParallel under DDP.
 
     `Drawn.tickets` holds the ticket of every density passed through, so one run gives a whole curve
     (each of them would still need its own training run for its accuracy).
@@ -236,9 +237,12 @@ def draw_ltr(ctx: DrawContext) -> Drawn:
     cfg = ctx.config
     rewind_state = ctx.rewind_state or clone_state(ctx.model)
     k = steps_at_batch(cfg.rewind_step, cfg.batch_size)
+    streamed = ctx.train_data is None  # (ImageNet: the run's stream, this rank's slice of each batch, under DDP)
     ticket, tickets, epochs, scores = pruners.ltr(ctx.model, ctx.train_data, cfg.schedule, cfg.density, rewind_state,
                                                   k, cfg.ltr_rate, ctx.generator, precision=cfg.precision,
-                                                  progress=ctx.progress)
+                                                  progress=ctx.progress,
+                                                  batches=ctx.batches(cfg.schedule.augment) if streamed else None,
+                                                  wrap=runtime.wrap if streamed else None)
     drawn = _drawn(ticket, scores, epochs=epochs, rounds=len(tickets), rate=cfg.ltr_rate,
                    round_densities=list(tickets))
     drawn.tickets = tickets
@@ -266,7 +270,7 @@ def draw_dense(ctx: DrawContext) -> Drawn:
 
 
 register(Method("cts", draw_cts, "CTS", uses_objective=True, streams=True))
-register(Method("ltr", draw_ltr, "LTR", chain=True))
+register(Method("ltr", draw_ltr, "LTR", chain=True, streams=True))
 register(Method("snip", draw_snip, "SNIP", at_init=True, baseline_for=("task", "delta_loss")))
 register(Method("grasp", draw_grasp, "GraSP", at_init=True, baseline_for=("grad_norm",)))
 register(Method("synflow", draw_synflow, "SynFlow", at_init=True))

@@ -74,6 +74,7 @@ def check_runnable(config: RunConfig) -> None:
     """Fail now, with the fix, if `config` cannot run (method not registered, method needs in-memory data,
     rewind point after the end of training), before any data is loaded."""
     method = get_method(config.method)
+    resolve_device(config.device)  # a device this machine lacks: one clear line now, not a stack trace later
     if config.dataset == "imagenet" and not method.streams:
         streaming = [m.name for m in METHODS.values() if m.streams]
         raise ValueError(f"method {config.method!r} needs the training set in memory, but ImageNet is streamed "
@@ -261,6 +262,7 @@ class RunResult:
         """JSON-ready record of the run (the ticket itself is stored separately)."""
         info = dict(self.info)
         trace = info.pop("trace", None)
+        device = info.pop("device", None)
         m = self.metrics
         layers = {name: {"density": m["layer_density"][name], "size": m["layer_size"][name]}
                   for name in m.get("layer_density", {})}
@@ -270,7 +272,7 @@ class RunResult:
             "metrics": {k: m[k] for k in METRIC_KEYS if k in m},
             "layers": layers, "collapsed_layers": m.get("collapsed_layers", []),
             "seconds": self.timings, "epochs": self.epochs, "trace": trace, "info": info,
-            "environment": environment(),
+            "environment": {**environment(), "device": device},
         })
 
 
@@ -553,7 +555,8 @@ def execute(config: RunConfig, *, progress: bool = False, workdir: str | os.Path
     ckpt = Checkpoints(workdir, config.run_id, write=main)
     cache = cache or RunCache()
     saved = runtime.broadcast(ckpt.load_all() if main else None)
-    info: dict[str, Any] = {"resumed_from": [n for n in Checkpoints.NAMES if saved[n] is not None]}
+    info: dict[str, Any] = {"resumed_from": [n for n in Checkpoints.NAMES if saved[n] is not None],
+                            "device": str(device)}
     progress_saved = saved["progress"]
     if main and info["resumed_from"]:
         done = [f"{name} done" for name in ("rewind", "draw") if saved[name] is not None]

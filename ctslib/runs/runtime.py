@@ -55,13 +55,24 @@ DDP_PREFIX = "module."
 # --- device and seeds ------------------------------------------------------------------------------------
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' picks CUDA when present, else CPU; anything else is passed to torch.device."""
+    """'auto' picks CUDA when present, else CPU; anything else is passed to torch.device, and a CUDA device this
+    machine does not have is a ValueError that says so (not a stack trace from deep inside torch later)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except RuntimeError as err:
         raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N' ({err})") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"torch {torch.__version__}, " + ("a CPU-only build" if torch.version.cuda is None else
+                                                       f"built for CUDA {torch.version.cuda} but no GPU is visible")
+            raise ValueError(f"device {device!r}: this machine has no usable CUDA GPU ({build}); use --device cpu "
+                             f"(or auto), or run on a machine with a GPU and a CUDA build of torch")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return resolved
 
 
 def seed_everything(seed: int) -> None:
