@@ -703,7 +703,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     os.environ["CTS_DATA"] = str(data)
     store = _store(args)
     print(f"rehearsal: fake CIFAR-10 and ImageNet in {data}; store {store.root}", flush=True)
-    configs = rehearsal.cifar_configs()
+    from .report.figures import rehearsal_configs
+    configs = rehearsal_configs()
     result = _run_sweep(configs, args, store, desc="rehearsal")
     if args.ddp:
         print(f"rehearsal: ResNet-50 on ImageNet, {args.ddp} processes under torchrun", flush=True)

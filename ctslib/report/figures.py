@@ -836,6 +836,18 @@ _FIGURES = [
 FIGURES: dict[str, Figure] = {f.name: f for f in _FIGURES}
 
 
+REHEARSAL_FIGURES = ("fig2", "fig4", "table2")  # the paper's figures whose every method `ctslib rehearse` runs
+
+
+def rehearsal_configs(models: Sequence[str] = ("resnet20", "vgg16")) -> list[RunConfig]:
+    """The dress rehearsal's CIFAR-10 runs (`runs.rehearsal`): every run of Table II and Figs. 2 and 4 at paper scale
+    (rehearsed: one density, one seed) for each model."""
+    from ..runs.rehearsal import require_rehearsal
+    require_rehearsal()
+    return _unique(c for model in models for figure in REHEARSAL_FIGURES
+                   for c in FIGURES[figure].configs(scale="paper", model=model))
+
+
 def all_configs(scale: str | None = None, figures: Iterable[str] | None = None, **kwargs: Any) -> list[RunConfig]:
     """Every run the chosen figures (default: all) need at `scale`, each once."""
     return _unique(c for f in (figures or FIGURES) for c in FIGURES[f].configs(scale=scale, **kwargs))

@@ -7,8 +7,8 @@ it (`presets.rehearsing`: $CTS_REHEARSE=1 keeps every choice of the preset but i
 The data is generated in the real formats, so the loaders that read it are the paper's: CIFAR-10 as its python
 pickles (`cifar-10-batches-py/data_batch_1..5`, `test_batch`: dicts with bytes keys, (N, 3072) uint8 rows of R, G,
 B planes) and ImageNet as a folder of JPEGs in the class-folder layout (`imagenet/{train,val}/<wnid>/*.JPEG`, read
-through the streaming loader with its random-resized crops). The runs (`rehearsal_configs`): every run of Table II
-and Figs. 2 and 4 at paper scale, for ResNet-20 and for VGG-16 (CTS_KL, CTS_L, LTR, SNIP, GraSP, SynFlow, random,
+through the streaming loader with its random-resized crops). The runs: every run of Table II and Figs. 2 and 4 at
+paper scale, for ResNet-20 and for VGG-16 (`report.figures.rehearsal_configs`, the figures' own runs) (CTS_KL, CTS_L, LTR, SNIP, GraSP, SynFlow, random,
 the dense net; the sanity checks' shuffles, inversions and reinitialisation), and CTS_KL (Half CTS) and LTR for
 ResNet-50 on ImageNet under DDP. Each must finish, write a record, and keep exactly round(kappa d) weights.
 
@@ -25,15 +25,11 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterable
-
 import numpy as np
 
 from .config import RunConfig
 
 CIFAR_DIR = "cifar-10-batches-py"
-REHEARSAL_FIGURES = ("fig2", "fig4", "table2")  # the paper's figures whose every method the rehearsal runs
-CIFAR_MODELS = ("resnet20", "vgg16")
 
 
 def write_fake_cifar10(root: str | os.PathLike, train: int = 64, test: int = 32, seed: int = 0) -> Path:
@@ -85,36 +81,20 @@ def write_fake_data(root: str | os.PathLike) -> Path:
     return Path(root)
 
 
-def _require_rehearsal() -> None:
+def require_rehearsal() -> None:
     from .presets import REHEARSAL_VARIABLE, rehearsing
     if not rehearsing():
         raise RuntimeError(f"set {REHEARSAL_VARIABLE}=1 (or pass --rehearse) first: the rehearsal's runs are the "
                            f"paper preset's at rehearsal sizes")
 
 
-def cifar_configs(models: Iterable[str] = CIFAR_MODELS) -> list[RunConfig]:
-    """Every run of Table II and Figs. 2 and 4 at paper scale (rehearsed: one density, one seed), per model."""
-    from ..report.figures import FIGURES
-    _require_rehearsal()
-    configs: dict[str, RunConfig] = {}
-    for model in models:
-        for figure in REHEARSAL_FIGURES:
-            for c in FIGURES[figure].configs(scale="paper", model=model):
-                configs[c.run_id] = c
-    return list(configs.values())
-
-
 def resnet50_configs() -> list[RunConfig]:
     """CTS_KL (Half CTS, the paper preset's search for ResNet-50) and LTR at the rehearsal's density."""
     from . import presets
-    _require_rehearsal()
+    require_rehearsal()
     density = presets.on_grid((), "paper", "resnet50")[0]
     return [presets.base_config("paper", "resnet50", method="cts", objective="kl", density=density),
             presets.base_config("paper", "resnet50", method="ltr", density=density)]
-
-
-def rehearsal_configs() -> list[RunConfig]:
-    return cifar_configs() + resnet50_configs()
 
 
 def check_record(config: RunConfig, record: dict) -> str | None:
@@ -133,7 +113,7 @@ def check_record(config: RunConfig, record: dict) -> str | None:
 def run_resnet50_ddp(store: str | os.PathLike, processes: int = 2, timeout: float = 900) -> None:
     """ResNet-50's rehearsal runs on `processes` DDP processes (torchrun, gloo on CPU, NCCL on GPUs), one
     `ctslib sweep` under torchrun, into `store`; raises with its output if it fails."""
-    _require_rehearsal()
+    require_rehearsal()
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1",
            "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}

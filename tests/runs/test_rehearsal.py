@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ctslib.report.figures import rehearsal_configs
 from ctslib.runs import presets, rehearsal
 from ctslib.runs.store import RunStore
 from ctslib.runs.sweep import sweep
@@ -31,7 +32,7 @@ def rehearsed(tmp_path_factory):
         mp.setenv("CTS_RESULTS", "none")
         rehearsal.write_fake_data(data)
         store = RunStore(store_dir)
-        configs = rehearsal.cifar_configs()
+        configs = rehearsal_configs()
         result = sweep(configs, store, say=lambda *a, **k: None)
         assert not result.failed, [(d.config.label, d.error) for d in result.failed]
         rehearsal.run_resnet50_ddp(store_dir, processes=2)
