@@ -687,7 +687,7 @@ class Figure:
         return (f"**The paper's own runs.** The same figure from the results the authors published with their code "
                 f"({model_name(self.authors_model)} on CIFAR-10, Section V-A's 160 epochs, 3 seeds; bands: their "
                 f"population std; `ctslib/report/reference/`). Same methods, same colours: hold this build's panel "
-                f"above against it." + FORWARD_KL_NOTE)
+                f"above against it." + (FORWARD_KL_NOTE if self.frame == "runs" else ""))
 
     def caption(self, setting: Setting, df: pd.DataFrame | None = None) -> str:
         """The markdown under the figure: this build's scale, the paper's result, and (with `df`) the reading."""
