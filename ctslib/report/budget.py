@@ -120,17 +120,18 @@ def regimes_at_x1(df: pd.DataFrame) -> dict[float, str]:
 def gap_plot(df: pd.DataFrame, regime_of: dict[float, str]):
     """CTS_KL - LTR (paired by seed, 95% CI) against the budget, one line per density; beside it, for scale, the
     authors' 160-epoch ResNet-20 gap in the same regimes (their CSV, Welch)."""
-    from .names import color
+    from .names import DENSITY_MARKERS, density_color
     from .plots import ReportFigure
     gaps = gap_frame(df)
     fig = ReportFigure(figsize=(9.5, 4.2), layout="constrained")
     ax, side = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]}, sharey=True)
     cts = gaps[gaps["line"] == "CTS_KL"]
+    n = cts["density"].nunique()
     for i, (density, g) in enumerate(cts.groupby("density", sort=False)):
         g = g.sort_values("budget")
         offset = 1 + 0.04 * (i - 1.5)
         ax.errorbar(g["budget"] * offset, 100 * g["gap"], yerr=[100 * (g["gap"] - g["lo"]), 100 * (g["hi"] - g["gap"])],
-                    marker="o", capsize=3, color=color(f"density {i}", i),
+                    marker=DENSITY_MARKERS[i % len(DENSITY_MARKERS)], capsize=3, color=density_color(i, n),
                     label=f"{100 * density:.3g}% ({regime_of.get(density, '?')})")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xscale("log", base=2)

@@ -8,7 +8,7 @@ Verdicts (`ctslib.report.verdicts`): each claim is judged on an effect with its 
 other side, "inconclusive" otherwise (one seed is always inconclusive), or "not tested at this scale" (the claim is
 about a model, dataset, regime or quantity this evidence does not hold, e.g. ResNet-50 on ImageNet). An effect is
 computed by the evidence's test (`comparisons`): paired by seed on this book's runs, Welch's t on the authors'
-summary statistics. A claim "at every density" must hold at every point; the effect shown is its weakest point; a
+summary statistics. A claim "at every density" must hold at every point; the effect shown is the point that decided it; a
 claim against several baselines is judged against each. Claims about "the sparse regime" use the paper's regimes
 (`verdicts.regimes`: the paper's own boundary on the authors' runs of ResNet-20 and VGG-16, an LTR-only transfer of it
 elsewhere). A claim about a particular model is tested only on that model; a general claim ("CTS passes sanity
@@ -42,8 +42,8 @@ from .stats import accuracy_table, seed_table
 from .tables import table1_frame
 from .comparisons import PAIRED, WELCH, Test
 from .verdicts import (HIGHLY_SPARSE, INCONCLUSIVE, MATCHING, MATCHING_DROP, NOT_REPRODUCED, NOT_TESTED, REPRODUCED,
-                       SANITY_MARGIN, VERDICTS, Effect, above, below, every, regime_rule, regimes, sanity_results, some,
-                       worst)
+                       SANITY_MARGIN, VERDICT_MARKS, VERDICTS, Effect, above, below, deciding, deciding_part, every, regime_rule, regimes,
+                       sanity_results, some)
 
 TOLERANCE = 0.01          # "comparable" accuracy: within 1 percentage point
 SMALL_FRACTION = 0.25     # "a small fraction of the computation": at most a quarter of LTR's epochs
@@ -285,11 +285,18 @@ def _every_point(effects: dict, threshold: float, what: str, unit: str = "pp") -
     if not effects:
         return NOT_TESTED, f"no {what}", ""
     verdicts = {k: above(e, threshold) for k, e in effects.items()}
-    key, low = worst(effects)
+    key, decided = deciding(effects, threshold)
     counts = {v: sum(1 for x in verdicts.values() if x == v) for v in (REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED)}
     text = (f"{what}: holds at {counts[REPRODUCED]}, inconclusive at {counts[INCONCLUSIVE]}, fails at "
-            f"{counts[NOT_REPRODUCED]} of {len(effects)} points; weakest {_point(key)}")
-    return every(verdicts.values()), text, low.text(unit)
+            f"{counts[NOT_REPRODUCED]} of {len(effects)} points; decided at {_point(key)}")
+    return every(verdicts.values()), text, f"{decided.text(unit)} at {_point(key)}"
+
+
+def _all_of(parts: Sequence[Finding], what: str) -> Finding:
+    """A claim that needs every one of `parts` (findings of its own): their `every`, with the effect of the part
+    that decided it (`verdicts.deciding_part`) and `what` was measured."""
+    i = deciding_part(v for v, _, _ in parts)
+    return every(v for v, _, _ in parts), what, parts[i][2]
 
 
 def _point(key) -> str:
@@ -342,9 +349,10 @@ def check_ltr_sparse(ev: Evidence) -> Finding:
     dense, sparse, how = _dense_and_sparse(list(effects), _ltr_regimes(ev))
     gain = ev.test.mean_difference(df, "CTS_KL", "LTR", sparse)
     shift = ev.test.shift(df, "CTS_KL", "LTR", dense, sparse)
-    verdict = every([above(gain, 0.0), above(shift, 0.0)])
-    return verdict, (f"{ev.setting('fig2')}, {how}: CTS_KL − LTR averages {gain.text()} at "
-                     f"{_densities_text(sparse)} and {shift.text()} more than at {_densities_text(dense)}"), gain.text()
+    return _all_of([(above(gain, 0.0), "", f"{gain.text()} (mean over {_densities_text(sparse)})"),
+                    (above(shift, 0.0), "", f"{shift.text()} (shift from {_densities_text(dense)})")],
+                   f"{ev.setting('fig2')}, {how}: CTS_KL − LTR averages {gain.text()} at {_densities_text(sparse)} and "
+                   f"{shift.text()} more than at {_densities_text(dense)}")
 
 
 def check_ltr_sparse_regime(ev: Evidence) -> Finding:
@@ -358,9 +366,9 @@ def check_ltr_sparse_regime(ev: Evidence) -> Finding:
         return NOT_TESTED, (f"{ev.setting('fig2')}: the grid does not reach the highly sparse regime ("
                             f"{regime_rule(ev.paper_model).split('; ')[1]}; sparsest density {pct(lowest, 2)})"), ""
     ahead = {d: effects[d] for d in sparse}
-    verdict_sparse, text_sparse, effect = _every_point(ahead, 0.0, "CTS_KL − LTR > 0 in the highly sparse regime")
-    verdict_all, text_all, _ = _every_point(effects, -TOLERANCE, f"comparable (≥ {pp(-TOLERANCE)}) throughout")
-    return every([verdict_sparse, verdict_all]), f"{ev.setting('fig2')}: {text_sparse}; {text_all}", effect
+    sparse_part = _every_point(ahead, 0.0, "CTS_KL − LTR > 0 in the highly sparse regime")
+    all_part = _every_point(effects, -TOLERANCE, f"comparable (≥ {pp(-TOLERANCE)}) throughout")
+    return _all_of([sparse_part, all_part], f"{ev.setting('fig2')}: {sparse_part[1]}; {all_part[1]}")
 
 
 def check_beats_saliency(ev: Evidence) -> Finding:
@@ -430,6 +438,8 @@ def check_three_weak(ev: Evidence) -> Finding:
 def check_first_last(ev: Evidence) -> Finding:
     layers = ev.layers()
     layers = layers[layers["name"] != "random"]
+    if layers.empty:
+        return NOT_TESTED, "no per-layer densities in this evidence", ""
     per = layers.groupby(["seed", "density", "name", "layer_index"])["layer_density"].mean().unstack("layer_index")
     if per.shape[1] < 3:
         return NOT_TESTED, "the model has fewer than three prunable layers", ""
@@ -442,6 +452,8 @@ def check_first_last(ev: Evidence) -> Finding:
 
 def check_similar_ratios(ev: Evidence) -> Finding:
     layers = ev.layers()
+    if layers.empty:
+        return NOT_TESTED, "no per-layer densities in this evidence", ""
     per_seed = []
     for seed, part in layers.groupby("seed"):
         means = np.log10(part.groupby(["density", "name", "layer_index"])["layer_density"].mean()
@@ -461,7 +473,7 @@ def check_similar_ratios(ev: Evidence) -> Finding:
         return NOT_TESTED, "needs random and two other methods", ""
     gap = Effect.of(per_seed)
     return above(gap, 0.0), ("mean |Δ log10 layer density| between random and the others minus that between the "
-                             "non-random methods"), gap.text(unit="", digits=3)
+                             "non-random methods"), gap.text(unit=" decades", digits=3)
 
 
 def _cts_vs_baselines(ev: Evidence, values: pd.DataFrame, step: str, objectives: Sequence[str]) -> dict:
@@ -483,14 +495,14 @@ def _cts_vs_baselines(ev: Evidence, values: pd.DataFrame, step: str, objectives:
 def check_objectives_init(ev: Evidence) -> Finding:
     effects = _cts_vs_baselines(ev, ev.objectives("fig7"), "gradbalance", ("task", "grad_norm"))
     return _every_point(effects, 0.0, "each baseline minus Quick CTS (GRADBALANCE), per (objective, density)",
-                        unit="")
+                        unit=" (objective value)")
 
 
 def check_objectives_rewind(ev: Evidence) -> Finding:
     objectives = [o for o in PAPER_OBJECTIVES if o != "grad"]
     effects = _cts_vs_baselines(ev, ev.objectives("fig8"), "gradbalance", objectives)
     return _every_point(effects, 0.0, "each baseline minus Quick CTS (GRADBALANCE), every objective but R_grad",
-                        unit="")
+                        unit=" (objective value)")
 
 
 def check_gradbalance_consistent(ev: Evidence) -> Finding:
@@ -525,7 +537,7 @@ def check_orders_of_magnitude(ev: Evidence) -> Finding:
     others = sorted(n for n in set(logs["name"]) if "CTS" not in n)
     effects = {(d, b): e for (d, b), e in ev.test.against_each(logs, own, others, "value").items()}
     return _every_point(effects, 1.0, "log10 of CTS's gradient norm / each baseline's at initialisation (on the "
-                        "authors' files: the log of each seed's value, Welch on those)", unit="")
+                        "authors' files: the log of each seed's value, Welch on those)", unit=" decades")
 
 
 def check_ltr_worst_objectives(ev: Evidence) -> Finding:
@@ -539,7 +551,7 @@ def check_ltr_worst_objectives(ev: Evidence) -> Finding:
         others = sorted(n for n in set(part["name"]) if n not in ("LTR", "random"))
         for (d, b), e in ev.test.against_each(part, "LTR", others, "value").items():
             effects[(objective_symbol(objective), d, b)] = e
-    return _every_point(effects, 0.0, "LTR's value minus each other non-random method's", unit="")
+    return _every_point(effects, 0.0, "LTR's value minus each other non-random method's", unit=" (objective value)")
 
 
 def _table2_frame(ev: Evidence) -> pd.DataFrame:
@@ -562,13 +574,21 @@ def check_small_fraction(ev: Evidence) -> Finding:
         f"between seeds) and {seconds:.1%} of its time"), f"{epochs.mean:.1%} of LTR's epochs"
 
 
+def _time_ratios(seconds: pd.DataFrame) -> dict[float, Effect]:
+    """LTR's time over CTS_KL's per density, from a `seed_table` of times: each seed's ratio, their mean and
+    interval (the one speed-up every claim and page quotes)."""
+    ratio = (seconds["LTR"] / seconds["CTS_KL"]).dropna()
+    return {d: Effect.of(g.values) for d, g in ratio.groupby(level="density")}
+
+
 def check_faster(ev: Evidence) -> Finding:
     df = _table2_frame(ev)
     table = seed_table(df, "seconds_total")
     if not {"CTS_KL", "LTR"} <= set(table.columns):
         return NOT_TESTED, "no CTS_KL / LTR runs", ""
-    ratio = (table["LTR"] / table["CTS_KL"]).dropna()
-    effects = {d: Effect.of(g.values) for d, g in ratio.groupby(level="density")}
+    effects = _time_ratios(table)
+    if not effects:
+        return NOT_TESTED, "no times in this evidence (the authors' files hold accuracies only)", ""
     return _every_point(effects, MUCH_FASTER, f"{ev.setting('table2')}: LTR's time / CTS_KL's (claim: ≥ "
                         f"{MUCH_FASTER:g}×), wall clock on a shared machine", unit="×")
 
@@ -578,11 +598,13 @@ def check_similar_or_better(ev: Evidence) -> Finding:
     effects = _pair_effects(ev, df, "CTS_KL", "LTR")
     if len(effects) < 2:
         return NOT_TESTED, "no CTS_KL / LTR runs", ""
-    verdict_all, text_all, low = _every_point(effects, -TOLERANCE, f"CTS_KL − LTR ≥ {pp(-TOLERANCE)}")
+    comparable = _every_point(effects, -TOLERANCE, f"CTS_KL − LTR ≥ {pp(-TOLERANCE)}")
     densest, sparsest = max(effects), min(effects)
     shift = ev.test.shift(df, "CTS_KL", "LTR", [densest], [sparsest])
-    return every([verdict_all, above(shift, 0.0)]), (
-        f"{text_all}; CTS_KL − LTR {', '.join(f'{e.text()} at {sparsity_label(d)}' for d, e in sorted(effects.items(), reverse=True))}"), low
+    return _all_of([comparable, (above(shift, 0.0), "", f"{shift.text()} (shift from {sparsity_label(densest)} to "
+                                                       f"{sparsity_label(sparsest)})")],
+                   f"{comparable[1]}; CTS_KL − LTR " + ", ".join(f"{e.text()} at {sparsity_label(d)}"
+                                                                for d, e in sorted(effects.items(), reverse=True)))
 
 
 def check_equal_time(ev: Evidence) -> Finding:
@@ -614,11 +636,12 @@ def _specific(model: str, dataset: str, sparsity: float, label: str) -> Callable
         analog = ""
         if not near.empty:
             acc = near.groupby("name")[["top1", "seconds_total"]].mean()
-            if {"CTS_KL", "LTR"} <= set(acc.index):
+            if {"CTS_KL", "LTR"} <= set(acc.index) and not near["seconds_total"].isna().all():
+                speedup = next(iter(_time_ratios(seed_table(near, "seconds_total")).values()))
                 analog = (f"; this build ({ev.setting('table2')}) at {sparsity_label(1 - sparsity)}: CTS_KL "
                           f"{pct(acc.loc['CTS_KL', 'top1'])} in {acc.loc['CTS_KL', 'seconds_total']:.0f} s, LTR "
-                          f"{pct(acc.loc['LTR', 'top1'])} in {acc.loc['LTR', 'seconds_total']:.0f} s "
-                          f"({acc.loc['LTR', 'seconds_total'] / acc.loc['CTS_KL', 'seconds_total']:.1f}× faster)")
+                          f"{pct(acc.loc['LTR', 'top1'])} in {acc.loc['LTR', 'seconds_total']:.0f} s (CTS_KL "
+                          f"{speedup.text('×')} faster)")
         if here.empty:
             return NOT_TESTED, f"needs {label}" + analog, ""
         here = here.loc[(here["sparsity"] - sparsity).abs() < 5e-4]
@@ -630,11 +653,12 @@ def _specific(model: str, dataset: str, sparsity: float, label: str) -> Callable
         if here["seconds_total"].isna().all():  # accuracies without times (the authors' files)
             return above(effect, 0.0), (f"CTS_KL {pct(acc.loc['CTS_KL', 'top1'])}, LTR {pct(acc.loc['LTR', 'top1'])} "
                                         f"(no times in the files: accuracy only)"), effect.text()
-        t = seed_table(here, "seconds_total")
-        faster = Effect.of((t["LTR"] - t["CTS_KL"]).dropna())
-        return every([above(effect, 0.0), above(faster, 0.0)]), (
+        faster = next(iter(_time_ratios(seed_table(here, "seconds_total")).values()))
+        return _all_of([(above(effect, 0.0), "", effect.text()),
+                        (above(faster, 1.0), "", f"LTR's time / CTS_KL's {faster.text('×')}")], (
             f"CTS_KL {pct(acc.loc['CTS_KL', 'top1'])} in {acc.loc['CTS_KL', 'seconds_total'] / 60:.1f} min, LTR "
-            f"{pct(acc.loc['LTR', 'top1'])} in {acc.loc['LTR', 'seconds_total'] / 60:.1f} min"), effect.text()
+            f"{pct(acc.loc['LTR', 'top1'])} in {acc.loc['LTR', 'seconds_total'] / 60:.1f} min (CTS_KL "
+            f"{faster.text('×')} faster)"))
     return check
 
 
@@ -697,7 +721,7 @@ def check_self_attention(ev: Evidence) -> Finding:
     parts.append(_every_point({(r.family, ablation_name(r.ablation), r.density): Effect(r.diff, r.lo, r.hi, r.n)
                                for r in res.itertuples()}, SANITY_MARGIN, f"ticket minus ablation > {pp(SANITY_MARGIN)}")
                  if not res.empty else (NOT_TESTED, "no sanity-check runs", ""))
-    return every([v for v, _, _ in parts]), f"{ev.setting('vit')}: " + "; ".join(t for _, t, _ in parts), parts[0][2]
+    return _all_of(parts, f"{ev.setting('vit')}: " + "; ".join(t for _, t, _ in parts))
 
 
 def check_gradbalance_hits_target(ev: Evidence) -> Finding:
@@ -875,6 +899,7 @@ RESNET_COLUMNS = ("on ResNet-20 (its evidence set)", "its effect", "verdict on R
 VIT_COLUMNS = ("on the ViT (its chapter's runs)", "its effect (ViT)", "verdict on the ViT")
 AUTHORS_COLUMNS = ("on the authors' runs", "their effect", "verdict on theirs")
 AUTHORS_VERDICT = {"resnet20": "verdict on their ResNet-20", "vgg16": "verdict on their VGG-16"}
+AUTHORS_DETAIL = {m: (f"on their {model_name(m)}", f"its effect (their {model_name(m)})") for m in AUTHORS_VERDICT}
 
 
 def authors_verdict(verdicts: dict[str, str]) -> str:
@@ -906,6 +931,8 @@ def evaluate(scale: str | None = None, store=None, compute: bool = True,
         row.update({AUTHORS_COLUMNS[0]: "; ".join(f"{model_name(m)}: {f[1]}" for m, f in shown.items()),
                     AUTHORS_COLUMNS[1]: "; ".join(f"{model_name(m)} {f[2]}" for m, f in tested.items() if f[2]),
                     **{AUTHORS_VERDICT[m]: f[0] for m, f in found.items()},
+                    **{AUTHORS_DETAIL[m][0]: f[1] for m, f in found.items()},
+                    **{AUTHORS_DETAIL[m][1]: f[2] for m, f in found.items()},
                     AUTHORS_COLUMNS[2]: authors_verdict({m: f[0] for m, f in found.items()}),
                     "figure": claim.where})
         rows.append(row)
@@ -921,22 +948,6 @@ def judge(claim: Claim, ev: Evidence) -> Finding:
         return claim.check(ev)
     except Exception as err:
         return NOT_TESTED, f"could not be checked: {type(err).__name__}: {err}", ""
-
-
-def summary(table: pd.DataFrame, scale: str | None = None) -> str:
-    """A line per column of verdicts: how many claims were reproduced, not reproduced, inconclusive, not tested."""
-    def counts(column: str) -> str:
-        c = table[column].value_counts()
-        return ", ".join(f"{c.get(v, 0)} {v}" for v in VERDICTS)
-    text = f"**{len(table)} claims at scale `{presets.resolve_scale(scale)}`: {counts('verdict')}.**"
-    if RESNET_COLUMNS[2] in table:
-        text += f"\n\n**The same claims on ResNet-20's evidence set (Fashion-MNIST): {counts(RESNET_COLUMNS[2])}.**"
-    if VIT_COLUMNS[2] in table:
-        text += f"\n\n**On the ViT's runs (Fashion-MNIST): {counts(VIT_COLUMNS[2])}.**"
-    if AUTHORS_COLUMNS[2] in table:
-        text += (f"\n\n**The same claims on the authors' published runs (ResNet-20 and VGG-16; a claim must hold on "
-                 f"each model it is tested on): {counts(AUTHORS_COLUMNS[2])}.**")
-    return text
 
 
 # The claims the book's summary screen shows first: the paper's headline claims.
@@ -964,6 +975,68 @@ def headline(table: pd.DataFrame, scale: str | None = None) -> pd.DataFrame:
             row[f"the authors': {model_name(model)}"] = _cell(r[column], effect)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class EvidenceSet:
+    """One column of verdicts on the claims page: its name, and the table's columns of its verdict, of what it
+    measured and of the effect that decided."""
+
+    name: str
+    verdict: str
+    measured: str
+    effect: str
+    about: str
+
+
+def evidence_sets(table: pd.DataFrame, scale: str | None = None) -> list[EvidenceSet]:
+    """The evidence sets `evaluate` judged the claims on, in the page's order (only those in `table`)."""
+    scale = presets.resolve_scale(scale)
+    here = {"smoke": "LeNet-300-100 (smoke)", "cpu": "LeNet-300-100", "paper": "the paper's models"}[scale]
+    sets = [EvidenceSet(here, "verdict", "measured here", "effect [95% CI]",
+                        f"this build's figures at the {scale} scale (Fashion-MNIST; paired by seed)"),
+            EvidenceSet("ResNet-20", RESNET_COLUMNS[2], RESNET_COLUMNS[0], RESNET_COLUMNS[1],
+                        "ResNet-20's evidence set on Fashion-MNIST (committed records; paired by seed)"),
+            EvidenceSet("ViT", VIT_COLUMNS[2], VIT_COLUMNS[0], VIT_COLUMNS[1],
+                        "the small ViT's runs on Fashion-MNIST (committed records; paired by seed)")]
+    sets += [EvidenceSet(f"their {model_name(m)}", AUTHORS_VERDICT[m], *AUTHORS_DETAIL[m],
+                         f"the authors' published {model_name(m)} runs on CIFAR-10 (160 epochs; Welch's t on their "
+                         f"means and standard deviations)") for m in AUTHORS_VERDICT]
+    return [e for e in sets if e.verdict in table]
+
+
+def overview(table: pd.DataFrame, scale: str | None = None) -> pd.DataFrame:
+    """Every claim with its verdict on each evidence set, and over both of the authors' models (one row a claim),
+    each verdict as its mark (`VERDICT_MARKS`: ✓ reproduced, ✗ not reproduced, ? inconclusive, – not tested)."""
+    sets = evidence_sets(table, scale)
+    out = table[["id", "claim"]].copy()
+    for e in sets:
+        out[e.name] = table[e.verdict].map(VERDICT_MARKS)
+    if AUTHORS_COLUMNS[2] in table:
+        out["theirs, both models"] = table[AUTHORS_COLUMNS[2]].map(VERDICT_MARKS)
+    return out
+
+
+def marks_legend() -> str:
+    return ", ".join(f"{mark} {verdict}" for verdict, mark in VERDICT_MARKS.items())
+
+
+def verdict_counts(table: pd.DataFrame, scale: str | None = None) -> pd.DataFrame:
+    """How many claims each evidence set reproduced, did not reproduce, left inconclusive or could not test (one row
+    an evidence set; the front page's and the claims page's counts)."""
+    columns = [(e.name, e.verdict) for e in evidence_sets(table, scale)]
+    if AUTHORS_COLUMNS[2] in table:
+        columns.append(("theirs, both models", AUTHORS_COLUMNS[2]))
+    rows = [{"evidence": name, **{v: int((table[column] == v).sum()) for v in VERDICTS}} for name, column in columns]
+    return pd.DataFrame(rows, columns=["evidence", *VERDICTS])
+
+
+def evidence_table(table: pd.DataFrame, evidence: EvidenceSet) -> pd.DataFrame:
+    """One evidence set's verdicts: claim, what the paper says, what was measured, the effect that decided (the
+    point and its 95% interval, with units), the verdict and the pages the claim rests on."""
+    return pd.DataFrame({"id": table["id"], "claim": table["claim"], "the paper": table["paper"],
+                         "measured": table[evidence.measured], "decided by": table[evidence.effect],
+                         "verdict": table[evidence.verdict], "page": table["figure"]})
 
 
 def method_text() -> str:
@@ -1028,11 +1101,13 @@ def evidence_reading(scale: str | None = None, store: RunStore | None = None) ->
     res = sanity_results(ev.sanity())
     if not res.empty:
         lines.append(_sanity_line(res))
-    verdicts = [(c, judge(c, ev)) for c in CLAIMS if ev.covers(c)]
+    # counted as the claims page counts them: every claim, those resting on no figure of this set not tested
+    verdicts = [(c, judge(c, ev)) for c in CLAIMS]
     counts = {v: sum(1 for _, (verdict, _, _) in verdicts if verdict == v) for v in VERDICTS}
-    lines.append("**The paper's claims on this set:** " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ": "
-                 + "; ".join(f"{c.id} {verdict}" for c, (verdict, _, _) in verdicts) + " (the claims table has each "
-                 "effect).")
+    lines.append(f"**The {len(CLAIMS)} claims of the claims page on this set:** "
+                 + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + "; of those it holds runs for: "
+                 + "; ".join(f"{c.id} {verdict}" for c, (verdict, _, _) in verdicts if ev.covers(c))
+                 + " (the claims table has each effect).")
     return "\n\n".join(lines)
 
 

@@ -37,6 +37,8 @@ Choices (the paper leaves them open or the CPU budget forces them):
 
 from __future__ import annotations
 
+from collections import Counter
+
 import math
 import warnings
 from dataclasses import dataclass, field, replace
@@ -361,8 +363,9 @@ def _open_value(choice: str, value: Any, c: RunConfig) -> str:
 
 
 def read_open(df: pd.DataFrame) -> str:
-    """Per choice: each value's top-1 minus the paper's value's, paired by seed and averaged over the densities."""
-    parts = []
+    """Per choice: each value's top-1 minus the paper's value's, paired by seed and averaged over the densities;
+    the changes beyond seed noise (95% interval clear of 0) first, then one line per choice."""
+    lines, decisive = [], []
     for choice, g in df.groupby("choice", sort=False):
         base = g[g["is_default"]].groupby("seed")["top1"].mean()
         base_name = g[g["is_default"]]["value"].iloc[0] if g["is_default"].any() else "?"
@@ -370,10 +373,15 @@ def read_open(df: pd.DataFrame) -> str:
         for value, v in g[~g["is_default"]].groupby("value", sort=False):
             effect = Effect.of((v.groupby("seed")["top1"].mean() - base).dropna())
             diffs.append(f"{value} {effect.text()}")
+            if effect.lo > 0 or effect.hi < 0:
+                decisive.append(f"{choice}: {value} instead of {base_name}, {effect.text()}")
         track = g.groupby("value", sort=False)["tracking"].mean()
-        parts.append(f"{choice} (vs {base_name}): " + ", ".join(diffs) + "; E[density]/κ_eff after the search "
+        lines.append(f"- **{choice}** (vs {base_name}): " + ", ".join(diffs) + "; E[density]/κ_eff after the search "
                      + ", ".join(f"{k} {v:.2f}" for k, v in track.items()))
-    return "Top-1 change from the default, mean over the densities [95% CI over seeds]: " + "; ".join(parts) + "."
+    lead = ("Beyond seed noise (the 95% interval clear of 0): " + "; ".join(decisive) + "." if decisive else
+            "No choice changes top-1 beyond seed noise (every 95% interval includes 0).")
+    return (f"{lead} Every choice, top-1 change from the default, mean over the densities [95% CI over seeds]:\n\n"
+            + "\n".join(lines))
 
 
 # --- ctslib and the authors' code (the page of that name; ctslib.runs.authors_code) ------------------------------
@@ -697,6 +705,12 @@ class Figure:
         return text
 
 
+def _by_use(values) -> list:
+    """The distinct values, the most used first (ties: the smaller first)."""
+    counts = Counter(values)
+    return sorted(counts, key=lambda v: (-counts[v], v))
+
+
 def describe(setting: Setting, configs: Sequence[RunConfig]) -> str:
     """The scale of a set of runs in one sentence: model, data, epochs, rewind step, search, seeds."""
     configs = list(configs)
@@ -707,15 +721,22 @@ def describe(setting: Setting, configs: Sequence[RunConfig]) -> str:
     n_train = c.train_examples or info.train_size
     n_test = c.test_examples or info.test_size
     seeds = sorted({x.seed for x in configs})
-    ks = sorted({x.rewind_step for x in configs})
-    k = ks[-1]
+    # the value most runs use is the setting's; the others are named as the variations they are (the open
+    # choices' page varies the rewind step and the search length around the defaults)
+    ks = _by_use(x.rewind_step for x in configs)
+    k = next((v for v in ks if v > 0), 0)
+    others = [v for v in ks if v not in (k, 0)]
     where = ("tickets drawn at initialisation" if k == 0 else
              f"tickets drawn after k = {k} iterations (at batch 128)" +
-             (" or at initialisation (0), as the text says" if ks[0] == 0 else ""))
-    full = sorted({x.search_epochs for x in configs if x.method == "cts" and not is_quick(x)})
-    quick = sorted({x.search_epochs for x in configs if is_quick(x)})
-    searches = ([f"CTS searches {full[0]:g} epoch{'s' if full[0] != 1 else ''}"] if full else []) + \
-        ([f"Quick CTS {quick[0]:g} epoch{'s' if quick[0] != 1 else ''}"] if quick else [])
+             (" or at initialisation (0), as the text says" if 0 in ks else "") +
+             (f"; some runs at k = {', '.join(map(str, others))}" if others else ""))
+    full = _by_use(x.search_epochs for x in configs if x.method == "cts" and not is_quick(x))
+    quick = _by_use(x.search_epochs for x in configs if is_quick(x))
+
+    def epochs(values: list) -> str:
+        also = f" (some runs {', '.join(f'{v:g}' for v in values[1:])})" if len(values) > 1 else ""
+        return f"{values[0]:g} epoch{'s' if values[0] != 1 else ''}{also}"
+    searches = ([f"CTS searches {epochs(full)}"] if full else []) + ([f"Quick CTS {epochs(quick)}"] if quick else [])
     search = "; " + " and ".join(searches) if searches else ""
     return (f"**Scale `{setting.scale}`**: {model_name(c.model)} on {dataset_name(c.dataset)} "
             f"({n_train:,} training / {n_test:,} test images), {c.epochs} epochs of SGD (lr {c.lr:g}, batch "

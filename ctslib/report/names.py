@@ -25,16 +25,35 @@ COLORS = {
     "CTS_KL": "#d62728", "CTS_L": "#1f77b4", "CTS_ΔL": "#9467bd", "CTS_-‖∇L‖": "#8c564b",
     "CTS_feature": "#e377c2", "CTS_grad": "#bcbd22", "Quick CTS_KL": "#ff9896",
     "CTS_L at init": "#1f77b4", "LTR": "#2ca02c", "SNIP": "#ff7f0e", "GraSP": "#17becf", "SynFlow": "#7f7f7f",
-    "random": "#000000", "magnitude": "#9edae5", "dense": "#555555", "saliency": "#ff7f0e",
+    "random": "#000000", "magnitude": "#b8860b", "dense": "#555555", "saliency": "#ff7f0e",
     "Quick CTS (GRADBALANCE)": "#d62728", "Quick CTS (LAGRANGE)": "#9467bd",
-    "none (the ticket)": "#d62728", "layerwise shuffle": "#1f77b4", "score inversion": "#2ca02c",
-    "reinitialisation": "#ff7f0e",
+    # an ablation is not a method: its own palette (greys) with its own line style and marker (ABLATION_STYLES), so
+    # no ablation wears a method's colour (green is LTR's everywhere)
+    "none (the ticket)": "#111111", "layerwise shuffle": "#555555", "score inversion": "#888888",
+    "score inversion within layers": "#888888", "reinitialisation": "#aaaaaa",
 }
+ABLATION_STYLES = {"none (the ticket)": {"linestyle": "-", "marker": "o"},
+                   "layerwise shuffle": {"linestyle": "--", "marker": "s"},
+                   "score inversion": {"linestyle": ":", "marker": "v"},
+                   "score inversion within layers": {"linestyle": ":", "marker": "^"},
+                   "reinitialisation": {"linestyle": "-.", "marker": "D"}}
 _FALLBACK = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
 def color(name: str, i: int = 0) -> str:
     return COLORS.get(name, _FALLBACK[i % len(_FALLBACK)])
+
+
+# A density is not a method: densities get a sequential palette of their own (dark: dense, light: sparse) and a
+# marker each, never a method's colour.
+DENSITY_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def density_color(i: int, n: int) -> str:
+    """The colour of the `i`-th of `n` densities (densest first), from the viridis map."""
+    from matplotlib import colormaps
+    r, g, b, _ = colormaps["viridis"](0.85 * i / max(1, n - 1))
+    return f"#{round(255 * r):02x}{round(255 * g):02x}{round(255 * b):02x}"
 
 
 def model_name(model: str) -> str:

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from .names import sparsity_label
 from .stats import mean_ci
 from .verdicts import INCONCLUSIVE, REPRODUCED, beats, every
 
@@ -58,11 +59,10 @@ def table2_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Table II from table2's runs: CTS_KL and LTR accuracy and total time (draw + training) per sparsity."""
     rows = []
     for density, group in df.sort_values("density", ascending=False).groupby("density", sort=False):
-        row = {"sparsity": f"{100 * (1 - density):.1f}%", "density": f"{100 * density:.3g}%"}
+        row = {"sparsity": sparsity_label(density).removesuffix(" sparsity"), "density": f"{100 * density:.3g}%"}
         for name in ("CTS_KL", "LTR"):
             part = group[group["name"] == name]
-            mean, ci, n = mean_ci(part["top1"])
-            row[f"{name} top-1 (%)"] = f"{100 * mean:.2f}" + (f" ± {100 * ci:.2f}" if n > 1 else "")
+            row[f"{name} top-1 (%): mean [95% CI]"] = top1_interval(part["top1"])
             row[f"{name} time"] = _duration(part["seconds_total"].mean())
         paper = min(PAPER_TABLE2.items(), key=lambda kv: abs(kv[0] - (1 - density)))
         if abs(paper[0] - (1 - density)) < 5e-4:
@@ -72,6 +72,17 @@ def table2_frame(df: pd.DataFrame) -> pd.DataFrame:
             row["paper: CTS_KL / LTR top-1 (%)"] = row["paper: CTS_KL / LTR time (min)"] = "-"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def top1_interval(top1) -> str:
+    """'81.2 [79.9, 82.5]': mean top-1 (%) over seeds and its 95% interval, clipped to the possible 0-100%; one
+    seed: its value alone; none: '-'."""
+    mean, ci, n = mean_ci(top1)
+    if n == 0:
+        return "-"
+    if n == 1:
+        return f"{100 * mean:.1f}"
+    return f"{100 * mean:.1f} [{max(0.0, 100 * (mean - ci)):.1f}, {min(100.0, 100 * (mean + ci)):.1f}]"
 
 
 def _duration(seconds: float) -> str:

@@ -24,6 +24,8 @@ from .stats import mean_ci
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_TESTED = (
     "reproduced", "not reproduced", "inconclusive", "not tested at this scale")
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_TESTED)
+# each verdict as one mark, for tables read at a glance (the claims page's overview)
+VERDICT_MARKS = {REPRODUCED: "✓", NOT_REPRODUCED: "✗", INCONCLUSIVE: "?", NOT_TESTED: "–"}
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,8 @@ class Effect:
         return Effect(-self.mean, -self.hi, -self.lo, self.n)
 
     def text(self, unit: str = "pp", digits: int | None = None) -> str:
-        """'+2.3 pp [-0.1, +4.8]' (pp: fractions shown as percentage points), or '0.25× [0.2, 0.3]' with
-        unit='×' (`digits` significant digits, default 3), etc."""
+        """'+2.3 pp [-0.1, +4.8]' (pp: fractions shown as percentage points), '0.25× [0.2, 0.3]' with unit='×'
+        (`digits` significant digits, default 3), or '1.2 [0.8, 1.6] decades' with a unit in words (' decades')."""
         scale, suffix = (100.0, " pp") if unit == "pp" else (1.0, unit)
         digits = digits if digits is not None else (1 if unit == "pp" else 3)
 
@@ -64,6 +66,8 @@ class Effect:
             return f"{x * scale:+.{digits}f}" if unit == "pp" else f"{x * scale:.{digits}g}"
         if self.lo == self.hi:
             return f"{f(self.mean)}{suffix}"
+        if suffix.startswith(" ") and unit != "pp":  # a unit in words follows the interval: '1.2 [0.8, 1.6] decades'
+            return f"{f(self.mean)} [{f(self.lo)}, {f(self.hi)}]{suffix}"
         return f"{f(self.mean)}{suffix} [{f(self.lo)}, {f(self.hi)}]"
 
 
@@ -105,8 +109,26 @@ def some(verdicts: Iterable[str]) -> str:
 
 
 def worst(effects: Mapping[object, Effect]) -> tuple[object, Effect]:
-    """The point with the lowest mean effect (ties: the lowest lower bound): what a claim "at every point" rests on."""
+    """The point with the lowest mean effect (ties: the lowest lower bound)."""
     return min(effects.items(), key=lambda kv: (kv[1].mean, kv[1].lo))
+
+
+def deciding(effects: Mapping[object, Effect], threshold: float) -> tuple[object, Effect]:
+    """The point that decides "effect > threshold at every point" (`every` of `above`), so the effect a verdict
+    shows is the one that gave it: where the claim fails somewhere, the clearest failure (the lowest upper bound);
+    else the weakest point (the lowest lower bound: an inconclusive one if any is, else the closest to failing)."""
+    failing = {k: e for k, e in effects.items() if above(e, threshold) == NOT_REPRODUCED}
+    if failing:
+        return min(failing.items(), key=lambda kv: (kv[1].hi, kv[1].mean))
+    return min(effects.items(), key=lambda kv: (kv[1].lo, kv[1].mean))
+
+
+def deciding_part(verdicts: Iterable[str]) -> int:
+    """Of several parts a claim needs all of (`every`), the index of the one that decides its verdict: the first that
+    fails, else the first inconclusive one, else the first."""
+    verdicts = list(verdicts)
+    overall = every(verdicts)
+    return next((i for i, v in enumerate(verdicts) if v == overall), 0)
 
 
 # --- the paper's sparsity regimes ----------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def setting_label(config: RunConfig) -> str:
 
 def run_index(store=None, configs: Sequence[RunConfig] | None = None, compute: bool = False) -> pd.DataFrame:
     """The finished runs to explore (of `configs`, computing missing ones if `compute`, or every run in the
-    store): one row each with run_id, label, setting, model, dataset, density, seed and the config. Dense
+    store): one row each with run_id, label, setting, model, dataset, density, seed, top-1 and the config. Dense
     runs are left out."""
     store = store if store is not None else RunStore()
     if configs is not None:
@@ -53,8 +53,10 @@ def run_index(store=None, configs: Sequence[RunConfig] | None = None, compute: b
             continue
         rows.append(dict(run_id=record["run_id"], label=explorer_label(config), setting=setting_label(config),
                          model=config.model, dataset=config.dataset, density=config.density, seed=config.seed,
-                         finished=record.get("finished", ""), layers=record.get("layers", {}), config=config))
-    columns = ["run_id", "label", "setting", "model", "dataset", "density", "seed", "finished", "layers", "config"]
+                         top1=record.get("metrics", {}).get("top1"), finished=record.get("finished", ""),
+                         layers=record.get("layers", {}), config=config))
+    columns = ["run_id", "label", "setting", "model", "dataset", "density", "seed", "top1", "finished", "layers",
+               "config"]
     index = pd.DataFrame(rows, columns=columns)
     # the same label twice in one setting (e.g. one method at two search lengths): keep the newest
     return index.sort_values("finished").drop_duplicates(["setting", "label", "density", "seed"], keep="last") \

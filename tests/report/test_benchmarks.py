@@ -228,3 +228,25 @@ def test_inference(tmp_path):
         assert b["conv_weight_bytes"]["csr_if_stored"] < b["conv_weight_bytes"]["dense"]
         for row in b["contenders"].values():
             positive_quantiles(row["seconds"])
+
+
+def test_the_appendix_tables_hold_no_raw_json_nan_or_machine_path():
+    """The appendix renders nested results as rows (a row per contender or sample), undefined numbers as a dash
+    and machine paths shortened; every committed result reads so."""
+    from ctslib.report.benchmarks import _scrub, benchmark_tables, records_table
+    table = records_table([{"model": "lenet300", "batch": 1, "spread": float("nan"), "note": None,
+                            "contenders": {"dense": {"seconds": {"median": 0.5, "q1": 0.4, "q3": 0.6}},
+                                           "masked": {"seconds": {"median": 0.25, "q1": 0.2, "q3": 0.3}}},
+                            "samples": {"train": [{"peak": 1}, {"peak": 2}]}}])
+    assert list(table["part"]) == ["contenders: dense", "contenders: masked", "samples: train 1", "samples: train 2"]
+    assert table.loc[0, "seconds"] == "0.5 [0.4-0.6]" and table.loc[0, "spread"] == "—"
+    assert table.loc[0, "note"] == "—" and table.loc[3, "peak"] == "2"
+    assert _scrub("made by --out /tmp/bench/x.json and /work/stores/a") == "made by --out …/x.json and …/a"
+    offenders = []
+    for title, machine, tables in benchmark_tables(BENCH / "results"):
+        assert "/tmp/" not in machine and "/work/stores" not in machine, machine
+        for name, t in tables:
+            for cell in t.astype(str).to_numpy().ravel():
+                if "{" in cell or cell.lower() == "nan" or "/tmp/" in cell:
+                    offenders.append(f"{title} / {name}: {cell[:80]}")
+    assert not offenders, offenders[:5]

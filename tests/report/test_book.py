@@ -23,7 +23,7 @@ from helpers import needs_fashion_mnist
 pytestmark = [needs_fashion_mnist, pytest.mark.slow, pytest.mark.xdist_group("book")]  # one build per run
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FIGURE_PAGES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "explorer")
+FIGURE_PAGES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8")
 
 
 def page_path(book, page: str) -> Path:
@@ -160,3 +160,98 @@ def test_math_is_rendered_offline(book, browser):
         " const n = document.querySelectorAll('mjx-container').length;"
         " if (n > 0 || Date.now() - t0 > 10000) done(n); else setTimeout(wait, 200); })(); })")
     assert rendered > 0, "MathJax did not typeset the method page"
+
+
+def _bokeh_state(browser) -> dict:
+    return browser.execute_script(
+        "const doc = Bokeh.documents[0]; const m = n => doc.get_model_by_name(n);"
+        "return {a: m('figure_a').title.text, b: m('figure_b').title.text, iou: m('figure_iou').title.text,"
+        " url: m('mask_a').data.url[0], density: m('density').value, options: m('density').options,"
+        " methods: m('method_a').options};")
+
+
+def test_static_explorer_changes_in_the_browser(book, browser):
+    """The explorer page works with no kernel: choosing another density, method or layer redraws the masks
+    (the pictures on the page change, not only the data behind them)."""
+    browser.get(page_path(book, "notebooks/explorer").as_uri())
+    ready = browser.execute_script(
+        "return new Promise(done => { const t0 = Date.now(); (function wait() {"
+        " const doc = window.Bokeh && Bokeh.documents[0];"
+        " const url = doc && doc.get_model_by_name('mask_a').data.url[0];"
+        " if (url || Date.now() - t0 > 15000) done(Boolean(url)); else setTimeout(wait, 200); })(); })")
+    assert ready, "the explorer did not draw its first state"
+    first = _bokeh_state(browser)
+    assert first["url"].startswith("data:image/png;base64,") and "no run" not in first["a"]
+    before = browser.get_screenshot_as_png()
+    other = next(d for d in first["options"] if d != first["density"])
+    browser.execute_script(f"Bokeh.documents[0].get_model_by_name('density').value = {other!r};")
+    browser.execute_script("return new Promise(done => setTimeout(() => done(true), 800))")
+    second = _bokeh_state(browser)
+    assert second["density"] == other and second["url"] != first["url"] and second["iou"] != first["iou"]
+    after = browser.get_screenshot_as_png()
+    assert after != before, "the page looks the same after choosing another density"
+    method = next(m for m in first["methods"] if m not in first["a"])
+    browser.execute_script(f"Bokeh.documents[0].get_model_by_name('method_a').value = {method!r};")
+    browser.execute_script("return new Promise(done => setTimeout(() => done(true), 800))")
+    third = _bokeh_state(browser)
+    assert third["a"].startswith(method)
+    assert browser.get_screenshot_as_png() != after
+    browser.execute_script("Bokeh.documents[0].get_model_by_name('layer').value = "
+                           "Bokeh.documents[0].get_model_by_name('layer').options.at(-1);")
+    browser.execute_script("return new Promise(done => setTimeout(() => done(true), 800))")
+    assert _bokeh_state(browser)["url"] != third["url"]
+
+
+def _text_outside_code(browser) -> str:
+    """The page's visible text, without its code cells' inputs and code blocks (code may say None)."""
+    return browser.execute_script(
+        "const root = document.querySelector('main') || document.body; const copy = root.cloneNode(true);"
+        "copy.querySelectorAll('.cell_input, pre, code, script, style, .headerlink').forEach(e => e.remove());"
+        "return copy.textContent;")
+
+
+MACHINE_PATH = re.compile(r"(?:^|[\s(\"'`])/(?:tmp|work|root|home)/\S+")
+
+
+def test_pages_say_no_nan_none_traceback_or_machine_path(book, browser):
+    offenders = []
+    for page in ["intro"] + toc_files():
+        browser.get(page_path(book, page).as_uri())
+        text = _text_outside_code(browser)
+        for pattern in (r"\bnan\b", r"\bNaN\b", r"\bNone\b", r"Traceback"):
+            for m in re.finditer(pattern, text):
+                offenders.append(f"{page}: ...{text[max(0, m.start() - 60):m.end() + 40]!r}")
+        offenders += [f"{page}: {m.group(0).strip()}" for m in MACHINE_PATH.finditer(text)]
+    assert not offenders, "pages that say nan / None / Traceback or a machine path:\n" + "\n".join(offenders[:20])
+
+
+def _tables(browser) -> list[dict]:
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('main table')).map(t => ({right: t.getBoundingClientRect().right,"
+        " width: t.scrollWidth, room: t.parentElement.clientWidth, text: t.innerText.slice(0, 60),"
+        " cells: Array.from(t.querySelectorAll('td')).map(c => c.innerText.trim())}));")
+
+
+def test_front_page_and_claims_page_show_the_results_and_agree(book, browser):
+    """The front page opens with the verdict counts per evidence set and the headline claims; the claims page's
+    tables fit a 1400 px window; every headline cell of the front page appears, the same, on the claims page."""
+    browser.set_window_size(1400, 1600)
+    try:
+        browser.get(page_path(book, "intro").as_uri())  # the front page (index.html redirects to it)
+        text = _text_outside_code(browser)
+        assert "Claims per verdict" in text and "The headline claims" in text
+        front = _tables(browser)
+        counts = next(t for t in front if "evidence" in t["text"])
+        assert any(c.startswith("their ResNet-20") for c in counts["cells"]), counts["cells"]
+        headline = next(t for t in front if "claim" in t["text"] and t is not counts)
+        browser.get(page_path(book, "notebooks/claims").as_uri())
+        tables = _tables(browser)
+        viewport = browser.execute_script("return window.innerWidth")
+        too_wide = [t["text"] for t in tables if t["right"] > viewport + 1 or t["width"] > t["room"] + 1]
+        assert not too_wide, f"claims tables wider than a 1400 px window: {too_wide}"
+        assert len(tables) >= 4  # headline, overview, one per evidence set
+        claims_cells = {c for t in tables for c in t["cells"]}
+        missing = [c for c in headline["cells"] if c and c not in claims_cells]
+        assert not missing, f"front-page cells the claims page does not show the same: {missing[:5]}"
+    finally:
+        browser.set_window_size(1280, 1600)

@@ -10,8 +10,8 @@ from ctslib.report import claims
 from ctslib.report.claims import Evidence
 from ctslib.report.stats import accuracy_table, mean_ci
 from ctslib.report.verdicts import (HIGHLY_SPARSE, INCONCLUSIVE, MATCHING, MODERATE, NOT_REPRODUCED, NOT_TESTED,
-                                    REPRODUCED, SANITY_MARGIN, Effect, above, beats, below, every, regime, regimes,
-                                    sanity_results, some)
+                                    REPRODUCED, SANITY_MARGIN, Effect, above, beats, below, deciding, deciding_part,
+                                    every, regime, regimes, sanity_results, some)
 
 DENSITIES = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 
@@ -54,6 +54,39 @@ def test_a_verdict_needs_the_whole_interval_on_one_side():
     effect = Effect.of([1.0, 2.0, 3.0])
     assert (effect.lo, effect.hi) == pytest.approx((2 - 4.302653 / math.sqrt(3), 2 + 4.302653 / math.sqrt(3)))
     assert Effect.of([0.01, 0.02, 0.03]).text() == "+2.0 pp [-0.5, +4.5]"
+
+
+def test_the_effect_shown_is_the_point_that_decided():
+    """A claim at every point shows the point that gave its verdict: where it fails, the clearest failure (not the
+    lowest mean); else its weakest point (the lowest lower bound)."""
+    failing = Effect(-0.02, -0.03, -0.01, 3)            # wholly below 0: fails
+    noisy_low_mean = Effect(-0.08, -0.45, +0.29, 3)     # lowest mean, but straddles 0
+    holding = Effect(0.05, 0.04, 0.06, 3)
+    effects = {0.5: holding, 0.1: noisy_low_mean, 0.01: failing}
+    assert deciding(effects, 0.0) == (0.01, failing)
+    verdict, measured, shown = claims._every_point(effects, 0.0, "CTS_KL − LTR > 0")
+    assert verdict == NOT_REPRODUCED and shown == "-2.0 pp [-3.0, -1.0] at 1.00%" and "decided at 1.00%" in measured
+    effects = {0.5: holding, 0.1: noisy_low_mean, 0.2: Effect(0.01, -0.01, 0.03, 3)}
+    assert deciding(effects, 0.0) == (0.1, noisy_low_mean)             # no failure: the weakest point
+    assert deciding({0.5: holding, 0.2: Effect(0.02, 0.01, 0.03, 3)}, 0.0)[0] == 0.2
+    # of parts a claim needs all of, the one that decides: the first failing, else the first inconclusive
+    assert deciding_part([REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED]) == 2
+    assert deciding_part([REPRODUCED, INCONCLUSIVE]) == 1 and deciding_part([REPRODUCED, REPRODUCED]) == 0
+    verdict, _, shown = claims._all_of([(REPRODUCED, "", "a"), (INCONCLUSIVE, "", "b")], "both")
+    assert (verdict, shown) == (INCONCLUSIVE, "b")
+
+
+def test_effects_carry_their_units():
+    assert Effect(1.2, 0.8, 1.6, 3).text(" decades") == "1.2 [0.8, 1.6] decades"
+    assert Effect(6.5, 6.0, 7.0, 3).text("×") == "6.5× [6, 7]"
+    assert Effect(0.0355, -0.0661, 0.137, 3).text(" (objective value)") == "0.0355 [-0.0661, 0.137] (objective value)"
+
+
+def test_top1_interval_is_clipped_to_what_is_possible():
+    from ctslib.report.tables import top1_interval
+    assert top1_interval([0.1, 0.1, 0.9]) == "36.7 [0.0, 100.0]"    # the raw interval runs past both ends
+    assert top1_interval([0.8, 0.81, 0.82]) == "81.0 [78.5, 83.5]"
+    assert top1_interval([0.5]) == "50.0" and top1_interval([]) == "-"
 
 
 def test_every_and_some():
@@ -222,13 +255,15 @@ def test_evaluate_keeps_going_when_a_check_fails():
     assert row["verdict on their ResNet-20"] == row["verdict on their VGG-16"] == NOT_TESTED  # each model of theirs
     assert row["verdict on ResNet-20"] == NOT_TESTED  # and on ResNet-20's evidence set
     assert row["verdict on the ViT"] == NOT_TESTED  # and on the ViT's runs
-    none = "0 reproduced, 0 not reproduced, 0 inconclusive, 1 not tested at this scale"
-    assert claims.summary(table, "smoke") == (
-        f"**1 claims at scale `smoke`: {none}.**"
-        f"\n\n**The same claims on ResNet-20's evidence set (Fashion-MNIST): {none}.**"
-        f"\n\n**On the ViT's runs (Fashion-MNIST): {none}.**"
-        f"\n\n**The same claims on the authors' published runs (ResNet-20 and VGG-16; a claim must hold on each model "
-        f"it is tested on): {none}.**")
+    counts = claims.verdict_counts(table, "smoke")
+    assert list(counts["evidence"]) == ["LeNet-300-100 (smoke)", "ResNet-20", "ViT", "their ResNet-20",
+                                        "their VGG-16", "theirs, both models"]
+    assert (counts[NOT_TESTED] == 1).all() and (counts[[REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE]] == 0).all().all()
+    overview = claims.overview(table, "smoke")
+    assert list(overview.columns[2:]) == list(counts["evidence"]) and set(overview.iloc[0, 2:]) == {"–"}
+    per_set = claims.evidence_table(table, claims.evidence_sets(table, "smoke")[3])
+    assert list(per_set.columns) == ["id", "claim", "the paper", "measured", "decided by", "verdict", "page"]
+    assert per_set.iloc[0]["verdict"] == NOT_TESTED and "KeyError" in per_set.iloc[0]["measured"]
 
 
 def test_resnet20_evidence_judges_only_the_claims_of_its_figures():

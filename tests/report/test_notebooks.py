@@ -26,7 +26,7 @@ pytestmark = [needs_fashion_mnist, pytest.mark.slow, pytest.mark.xdist_group("bo
 IN_BOOK = sorted(Path(p).name for p in toc_files() if p.startswith("notebooks/"))
 ALL = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 # what each notebook must show (an output of this MIME type)
-EXPECTED = {**{f"fig{i}": "image/png" for i in range(1, 9)}, "explorer": "image/png", "table1": "text/html",
+EXPECTED = {**{f"fig{i}": "image/png" for i in range(1, 9)}, "explorer": "text/html", "table1": "text/html",
             "table2": "text/html", "claims": "text/html", "benchmarks": "text/markdown",
             "resnet20": "image/png", "vit": "image/png"}
 

@@ -36,3 +36,15 @@ def test_the_page_sits_in_the_highly_sparse_regime_at_cpu_scale():
     assert by[("KL's direction", "forward_kl")].objective == "forward_kl"
     from ctslib.runs.authors_code import bundle_of
     assert bundle_of(by[("the authors' search, whole", "authors_code")]) == ("authors_code",)
+
+
+def test_the_caption_states_the_defaults_and_names_the_variations():
+    """The page varies the rewind step and the search length: its caption gives the defaults (the preset's k = 22
+    and 4 search epochs at cpu scale, from the runs' own configs) and names the variations as such."""
+    from ctslib.report.figures import describe
+    fig = FIGURES["open"]
+    s = fig.setting(scale="cpu")
+    base = s.base()
+    text = describe(s, fig.configs(s))
+    assert f"k = {base.rewind_step} iterations" in text and f"CTS searches {base.search_epochs:g} epochs" in text
+    assert f"some runs at k = {2 * base.rewind_step}" in text and "(some runs 2, 8)" in text
