@@ -576,7 +576,8 @@ def _archives(args: argparse.Namespace) -> list:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from .runs.archive import IN_CHECKOUT, RESULTS_DIR, Archive, sample, verify
+    from .runs.archive import IN_CHECKOUT, RESULTS_DIR, Archive
+    from .runs.recheck import sample, verify
     if args.action == "save":
         from .report import figures as book
         if not args.figures:

@@ -20,7 +20,8 @@ import pandas as pd
 
 from ..runs import presets
 from .comparisons import PAIRED, WELCH
-from .verdicts import HIGHLY_SPARSE, MATCHING, Effect
+from .stats import accuracy_table as stats_accuracy_table
+from .verdicts import HIGHLY_SPARSE, MATCHING, Effect, regimes
 
 LINES = ("CTS_KL", "CTS_KL, the authors' search", "Quick CTS_KL", "SynFlow", "random")
 
@@ -80,10 +81,9 @@ def closing(df: pd.DataFrame, densities, line: str = "CTS_KL", lo: int | None = 
 def authors_gap(regime: str) -> Effect:
     """The authors' 160-epoch ResNet-20 / CIFAR-10 runs: CTS_KL minus LTR averaged over the densities of `regime`
     (the paper's own regimes on their runs; Welch's t on their summary statistics), for scale."""
-    from .claims import AuthorsEvidence, _ltr_regimes
-    ev = AuthorsEvidence("resnet20")
-    df = ev.runs("fig2")
-    regime_of = _ltr_regimes(ev)
+    from .reference import authors_runs
+    df = authors_runs("resnet20", names=["CTS_KL", "LTR", "dense"])
+    regime_of = regimes(stats_accuracy_table(df)["LTR"], df[df["name"] == "dense"]["top1"].mean(), model="resnet20")
     ds = [d for d in WELCH.differences(df, "CTS_KL", "LTR") if regime_of.get(d) == regime]
     return WELCH.mean_difference(df, "CTS_KL", "LTR", ds)
 
@@ -104,14 +104,12 @@ def allocation_frame(layers: pd.DataFrame) -> pd.DataFrame:
 def regimes_at_x1(df: pd.DataFrame) -> dict[float, str]:
     """Each density's regime by LTR and the dense network at the smallest budget (the rule that chose the set's
     densities: `presets.BUDGET_ROUNDS`)."""
-    from .stats import accuracy_table
-    from .verdicts import regimes
     df = with_budget(df)
     if df.empty:
         return {}
     first = df[df["budget"] == df["budget"].min()]
     dense = first.loc[first["name"] == "dense", "top1"].mean()
-    acc = accuracy_table(first)
+    acc = stats_accuracy_table(first)
     if math.isnan(dense) or "LTR" not in acc:
         return {}
     return dict(regimes(acc["LTR"], dense))
@@ -209,21 +207,21 @@ def reading(df: pd.DataFrame, layers: pd.DataFrame, regime_of: dict[float, str])
     return "\n\n".join(text)
 
 
-def layers(setting, store=None) -> pd.DataFrame:
-    """The per-layer densities of the set's CTS_KL (ctslib's defaults) and LTR tickets, with each run's `budget`
-    (committed records only: nothing is computed)."""
-    from .figures import FIGURES
+def layers(set_configs, store=None) -> pd.DataFrame:
+    """The per-layer densities of the set's (`set_configs`: the budget figure's runs) CTS_KL (ctslib's defaults) and
+    LTR tickets, with each run's `budget` (committed records only: nothing is computed)."""
     from .frames import layer_frame
     from ..runs.store import RunStore
     store = store or RunStore()
-    configs = [c for c in FIGURES["budget"].configs(setting)
+    set_configs = list(set_configs)
+    configs = [c for c in set_configs
                if (c.method == "ltr" or (c.method == "cts" and c.label == "CTS_KL" and c.objective_scale == 1.0))
                and store.has(c)]
     frame = layer_frame(configs, store, compute=False)
     if frame.empty:
         return frame.assign(budget=[])
     steps = {c.run_id: steps_of(c.to_dict()) for c in configs}
-    smallest = min(steps_of(c.to_dict()) for c in FIGURES["budget"].configs(setting))
+    smallest = min(steps_of(c.to_dict()) for c in set_configs)
     return frame.assign(budget=frame["run_id"].map(lambda r: int(round(steps[r] / smallest))))
 
 

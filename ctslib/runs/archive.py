@@ -22,18 +22,16 @@ Where the stores look: $CTS_RESULTS (archive folders separated by os.pathsep; 'n
 `make reproduce-*` uses to recompute from scratch), else every folder under the repository's `results/` (when
 ctslib runs from a checkout; an installed wheel reads none).
 
-`redraw` draws a committed ticket of a cheap method (SNIP, GraSP, SynFlow, random, magnitude) again from scratch
-and compares (the tests do it for one record chosen at random on every build); `verify` recomputes whole runs.
+This module holds only the folder and the packed-ticket format; checking a committed run by computing it again
+(`redraw`, `verify`) lives above the store and the pipeline, in `ctslib.runs.recheck`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -41,6 +39,7 @@ import torch
 from ..files import atomic_write
 from ..tickets import Ticket
 from .config import RunConfig
+from .records import record_problem, write_run
 
 # The checkout's results/ folder, when ctslib runs from a checkout (an installed wheel has none: no archive unless
 # $CTS_RESULTS names one; nothing is read from a source tree).
@@ -114,25 +113,14 @@ class Archive:
     @staticmethod
     def problem(run_id: str, record: dict | None) -> str | None:
         """Why the record filed as `run_id` cannot stand for that run under this ctslib (None: it can)."""
-        if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
-            return "not a run record"
-        try:
-            config = RunConfig.from_dict(record["config"])
-        except (TypeError, ValueError) as err:
-            return f"its config is not valid under this ctslib ({err})"
-        if record.get("run_id") != run_id:
-            return f"it is the record of run {record.get('run_id')!r}"
-        if config.run_id != run_id:
-            return (f"its config hashes to run id {config.run_id} under this ctslib (a change to results since: "
-                    f"a new config field or RESULTS_VERSION)")
-        return None
+        return record_problem(record, run_id)
 
     def find(self, config: RunConfig) -> dict | None:
         """The archived record of `config`'s run (with its ticket), else None."""
         record = self._load(config.run_id)
         if record is None or not self.ticket_path(config.run_id).is_file():
             return None
-        if self.problem(config.run_id, record) is not None or RunConfig.from_dict(record["config"]) != config:
+        if record_problem(record, config.run_id, config) is not None:
             return None
         return record
 
@@ -146,8 +134,7 @@ class Archive:
         """Commit a finished run: its ticket first, its record last (each atomic)."""
         self.root.mkdir(parents=True, exist_ok=True)
         run_id = record["run_id"]
-        save_packed(ticket, self.ticket_path(run_id))
-        atomic_write(self.record_path(run_id), lambda f: json.dump(record, f, indent=1), mode="w")
+        write_run(record, self.record_path(run_id), lambda path: save_packed(ticket, path), self.ticket_path(run_id))
 
     def stale(self) -> list[tuple[str, str]]:
         """(run id, why) for every archived record that no longer stands for its run, or lacks its ticket."""
@@ -166,84 +153,3 @@ class Archive:
             record = self._load(run_id)
             if self.problem(run_id, record) is None:
                 yield RunConfig.from_dict(record["config"])
-
-
-def sample(archives: Sequence[Archive], n: int, seed: int | None = None) -> list[tuple[Archive, RunConfig]]:
-    """`n` archived runs drawn at random (`seed`: reproducibly) from the valid records of `archives`."""
-    pool = [(a, c) for a in archives for c in a.configs()]
-    rng = random.Random(seed)
-    return rng.sample(pool, min(n, len(pool)))
-
-
-# --- recomputing archived runs ---------------------------------------------------------------------------
-
-TOP1_TOLERANCE = 0.005  # on another machine (other BLAS, other CPU) a run's accuracy may move a little
-
-
-@contextmanager
-def threads_of(record: dict) -> Iterator[int]:
-    """Compute with the torch thread count `record` was computed with (its `environment.threads`; a sweep's workers
-    run one thread each): a convolution sums in another order on another count, which changes a search's ticket
-    and, at high sparsity, a training's accuracy by points. Restores the count on exit."""
-    previous = torch.get_num_threads()
-    threads = int((record.get("environment") or {}).get("threads") or previous)
-    torch.set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(previous)
-
-
-def verify(archive: Archive, config: RunConfig, workdir: str | os.PathLike) -> dict:
-    """Recompute `config`'s archived run from scratch in a fresh store under `workdir` (no archive), with the
-    record's thread count (`threads_of`), and compare. On the machine that computed it the ticket and the accuracy
-    come out identical; elsewhere (another CPU, BLAS or GPU) the search may round differently, so `ok` asks top-1
-    within TOP1_TOLERANCE and `same_ticket` says whether the ticket is bit-identical."""
-    from .store import RunStore  # (the store imports this module)
-    archived = archive.find(config)
-    if archived is None:
-        raise ValueError(f"run {config.run_id} is not in {archive.root}")
-    store = RunStore(Path(workdir) / config.run_id, archives=[])
-    with threads_of(archived) as threads:
-        record = store.get(config)
-    same = store.ticket(config, compute=False) == archive.ticket(config.run_id)
-    a, b = archived["metrics"]["top1"], record["metrics"]["top1"]
-    return {"run_id": config.run_id, "label": config.label, "density": config.density, "seed": config.seed,
-            "same_ticket": same, "top1_archived": a, "top1_recomputed": b, "seconds": record["seconds"]["total"],
-            "threads": threads, "ok": bool(abs(a - b) <= TOP1_TOLERANCE)}
-
-
-# --- redrawing archived tickets (cheap: the tests do it on every build) -----------------------------------
-
-TICKET_AGREEMENT = 0.99  # on another CPU a saliency score may round differently at the threshold
-
-
-def cheap_to_redraw(config: RunConfig) -> bool:
-    """Whether a run's ticket is drawn in seconds: neither a search (CTS) nor a chain of trainings (LTR)."""
-    from .methods import get_method
-    return config.method not in ("cts", "dense") and not get_method(config.method).chain
-
-
-def redraw(archive: Archive, config: RunConfig) -> dict:
-    """Draw `config`'s archived ticket again from scratch (its rewind point, draw and ablation; no training) and
-    compare. On a CPU with the vector kernels the record was computed with (`environment.cpu_capability`, and the
-    same torch) the ticket must come out identical (`ok`); elsewhere `ok` asks that TICKET_AGREEMENT of its kept
-    weights are kept again."""
-    from .pipeline import draw_ticket
-    archived = archive.find(config)
-    if archived is None:
-        raise ValueError(f"run {config.run_id} is not in {archive.root}")
-    if not cheap_to_redraw(config):
-        raise ValueError(f"run {config.run_id} ({config.label}) is no cheap draw; `verify` recomputes it")
-    with threads_of(archived):
-        old, new = archive.ticket(config.run_id), draw_ticket(config)
-    kept = sum(int((old.masks[n] & new.masks[n]).sum()) for n in old.masks) if old.masks.keys() == new.masks.keys() \
-        else 0
-    env = archived.get("environment") or {}
-    same_machine = (env.get("cpu_capability") == torch.backends.cpu.get_cpu_capability()
-                    and env.get("torch_version") == torch.__version__)
-    agreement = kept / max(old.num_kept, 1)
-    same = old == new
-    return {"run_id": config.run_id, "label": config.label, "density": config.density, "seed": config.seed,
-            "same_ticket": same, "agreement": agreement, "same_machine": same_machine,
-            "ok": same if same_machine else agreement >= TICKET_AGREEMENT}

@@ -45,7 +45,7 @@ from ..threads import usable_cores
 from .config import RunConfig
 
 if TYPE_CHECKING:
-    from .sweep import Done
+    from .work import Done
 
 Groups = Sequence[list[RunConfig]]
 Heartbeat = Callable[[list[list[RunConfig]]], None] | None
@@ -55,7 +55,7 @@ EXECUTORS = ("local", "ray", "slurm")
 def _compute_groups(root: str, groups: Sequence[list[RunConfig]], threads: int,
                     models: dict[str, tuple[str, str, str]]) -> list["Done"]:
     """In a task (Ray, SLURM): set up the process as a pool worker is, then every run of every group."""
-    from .sweep import _compute_group, _init_worker
+    from .work import _compute_group, _init_worker
     _init_worker(threads, models)
     return [done for group in groups for done in _compute_group(root, group)]
 
@@ -73,7 +73,7 @@ class LocalPool:
         return self.workers
 
     def run(self, root: str, groups: Groups, heartbeat: Heartbeat = None) -> Iterator[list["Done"]]:
-        from .sweep import _compute_group, _init_worker, _user_models
+        from .work import _compute_group, _init_worker, _user_models
         threads = self.threads or max(1, usable_cores() // self.workers)
         # spawn, not fork: the parent may have started torch's thread pools, which do not survive a fork.
         pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
@@ -129,7 +129,7 @@ class RayExecutor:
         return ray
 
     def run(self, root: str, groups: Groups, heartbeat: Heartbeat = None) -> Iterator[list["Done"]]:
-        from .sweep import _user_models
+        from .work import _user_models
         ray = self._connect()
         has_gpus = ray.cluster_resources().get("GPU", 0) > 0
         task = ray.remote(_compute_groups)
@@ -197,7 +197,7 @@ class SlurmExecutor:
         return executor
 
     def run(self, root: str, groups: Groups, heartbeat: Heartbeat = None) -> Iterator[list["Done"]]:
-        from .sweep import _user_models, shard_index
+        from .work import _user_models, shard_index
         executor = self._executor()
         n = max(1, min(self.tasks or len(groups), len(groups)))
         shards = [[g for g in groups if shard_index(g[0], n) == i] for i in range(n)]

@@ -50,13 +50,13 @@ from . import runtime
 from .checkpoints import Checkpoints
 from .config import RunConfig
 from .methods import METHODS, DrawContext, Drawn, get_method
+from .records import RECORD_FORMAT
 from .runtime import phase_generator, phase_seed, resolve_device, seed_everything
 
 if TYPE_CHECKING:
     from ..cts import SearchResult
 
 log = logging.getLogger("ctslib")
-RECORD_FORMAT = "ctslib.record/1"
 PHASES = ("rewind", "draw", "train", "test")
 
 
@@ -528,7 +528,7 @@ def train_ticket(config: RunConfig, ticket: Ticket) -> dict[str, float]:
 def draw_ticket(config: RunConfig, channels_last: bool | None = None) -> Ticket:
     """The ticket `execute(config)` trains (drawn and ablated), without training it: nothing read or shared, no
     checkpoints. For a method drawn at initialisation it costs a few forward / backward passes, which is how the
-    tests check a committed record's ticket (`ctslib.runs.archive.redraw`)."""
+    tests check a committed record's ticket (`ctslib.runs.recheck.redraw`)."""
     check_runnable(config)
     device = runtime.device(config.device)
     saved = {name: None for name in Checkpoints.NAMES}

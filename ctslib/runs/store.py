@@ -43,12 +43,12 @@ from ..tickets import Ticket, num_to_keep
 from . import runtime
 from .archive import Archive, default_archives
 from .checkpoints import Checkpoints
+from .records import record_problem, write_run
 from .config import RunConfig, chain_key, draw_key, rewind_key
 from .lock import RunLock
 from .methods import Drawn, get_method
-from .pipeline import RECORD_FORMAT, RunCache, execute, jsonable
+from .pipeline import RunCache, execute, jsonable
 
-REQUIRED_KEYS = ("format", "run_id", "config", "metrics", "seconds", "epochs", "finished")
 SHARED = "_shared"
 SHARE_DRAW_SECONDS = 30.0  # a non-chain draw at least this long is kept for the runs that ablate its ticket
 
@@ -120,26 +120,10 @@ class RunStore(RunCache):
 
     # --- reading ---
     def _problem(self, record: Any, run_id: str, config: RunConfig | None) -> str | None:
-        if not isinstance(record, dict):
-            return "not a JSON object"
-        if record.get("format") != RECORD_FORMAT:
-            return f"format is {record.get('format')!r}, expected {RECORD_FORMAT!r}"
-        missing = [k for k in REQUIRED_KEYS if k not in record]
-        if missing:
-            return f"missing key(s) {missing}"
-        if record["run_id"] != run_id:
-            return f"it is the record of run {record['run_id']!r}"
-        try:
-            stored = RunConfig.from_dict(record["config"])
-        except (TypeError, ValueError) as err:
-            return f"invalid config ({err})"
-        if stored.run_id != run_id or (config is not None and stored != config):
-            return "its config does not match the run"
-        if not isinstance(record["metrics"], dict) or "top1" not in record["metrics"]:
-            return "no test accuracy in its metrics"
-        if not (self.folder(run_id) / "ticket.pt").is_file():
+        problem = record_problem(record, run_id, config)
+        if problem is None and not self.ticket_path(run_id).is_file():
             return "its ticket.pt is missing"
-        return None
+        return problem
 
     def _read(self, config_or_id: RunConfig | str, *, quarantine: bool = False, warn: bool = True) -> dict | None:
         """The valid record, or None. An invalid one is reported (`warn`) and moved aside (`quarantine`)."""
@@ -275,8 +259,7 @@ class RunStore(RunCache):
 
     def _save(self, folder: Path, ticket: Ticket, record: dict) -> None:
         """Ticket first, record last (both atomic): a record on disk always has its ticket."""
-        ticket.save(folder / "ticket.pt")
-        atomic_write(folder / "record.json", lambda f: json.dump(record, f, indent=1), mode="w")
+        write_run(record, folder / "record.json", ticket.save, folder / "ticket.pt")
 
     def _get_distributed(self, config: RunConfig, *, compute: bool, progress: bool) -> "Fetched":
         lock = record = None

@@ -21,7 +21,6 @@ only the runs in flight (and those resume from their checkpoints).
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import time
@@ -33,25 +32,11 @@ from tqdm.auto import tqdm
 
 from ..threads import apply_threads, usable_cores
 from . import runtime
-from .config import RunConfig, chain_key, draw_key
+from .config import RunConfig, chain_key
 from .eta import Clock
-from .methods import get_method, run_title
+from .methods import run_title
 from .store import RunLocked, RunStore
-
-
-def _chain(config: RunConfig) -> bool:
-    return get_method(config.method).chain
-
-
-def work_key(config: RunConfig) -> str:
-    """What a sweep shards and orders by: the chain for chain methods (LTR), else the drawn ticket (a run and its
-    sanity-check ablations, which train the ticket it draws: `RunCache.find_ticket`)."""
-    return chain_key(config) if _chain(config) else draw_key(config)
-
-
-def shard_index(config: RunConfig, count: int) -> int:
-    """The shard (0..count-1) that computes `config`: a deterministic function of its work key."""
-    return int(work_key(config), 16) % count
+from .work import Done, _chain, _run, shard_index, work_key
 
 
 def select_shard(configs: Iterable[RunConfig], index: int, count: int) -> list[RunConfig]:
@@ -83,20 +68,6 @@ def compute_order(configs: Sequence[RunConfig]) -> list[RunConfig]:
                   else (0, "", 0.0, bool(c.ablation)))
 
 
-@dataclass(frozen=True)
-class Done:
-    """One run out of the pool: its record (`cached`: not computed by this pool's worker), or the error that
-    stopped it."""
-    config: RunConfig
-    record: dict | None
-    cached: bool
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
 def default_workers() -> int:
     """One worker per usable core on a CPU-only machine; one when a GPU is there (the runs share it badly)."""
     if torch.cuda.is_available() or (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
@@ -126,47 +97,6 @@ def work_groups(configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
     chains = [g for g in groups.values() if _chain(g[0])]
     others = [g for g in groups.values() if not _chain(g[0])]
     return sorted(chains, key=len, reverse=True) + others
-
-
-def _user_models() -> dict[str, tuple[str, str, str]]:
-    """Models registered in this process by name (not by import path): name -> (module, qualname, like), so that
-    worker processes can register them too."""
-    from ..models import LIKE, MODELS, ZOO
-    return {name: (f.__module__, f.__qualname__, LIKE[name]) for name, f in MODELS.items()
-            if name not in ZOO and ":" not in name}
-
-
-def _init_worker(threads: int, models: dict[str, tuple[str, str, str]] | None = None) -> None:
-    from ..models import MODELS, register_model
-    for name, (module, qualname, like) in (models or {}).items():  # the parent's own models, where importable
-        try:
-            factory = importlib.import_module(module)
-            for part in qualname.split("."):
-                factory = getattr(factory, part)
-        except (ImportError, AttributeError):
-            continue  # (defined in a function or a notebook: the run says the model is unknown)
-        if name not in MODELS:
-            register_model(name, factory, like=like)
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set in this process
-        pass
-
-
-def _run(store: RunStore, config: RunConfig) -> Done:
-    """One run, read or computed; an error is caught and reported in the Done (the other runs go on)."""
-    try:
-        record, source = store.fetch(config)
-        return Done(config, record, source != "computed")
-    except Exception as err:
-        return Done(config, None, False, f"{type(err).__name__}: {err}")
-
-
-def _compute_group(root: str, group: list[RunConfig]) -> list[Done]:
-    """In a worker: every run of one group."""
-    store = RunStore(root)
-    return [_run(store, config) for config in group]
 
 
 def compute_runs(root: str | os.PathLike, configs: Sequence[RunConfig], *, workers: int,

@@ -56,3 +56,70 @@ def test_import_ctslib_is_light():
                           "ctslib.RunStore.__module__, ctslib.search.__module__)"],
                          capture_output=True, text=True, check=True, cwd=PACKAGE.parent).stdout.split()
     assert out == ["ctslib.tickets", "ctslib.runs.store", "ctslib.cts"]
+
+
+def module_name(path: Path) -> str:
+    parts = ("ctslib", *path.relative_to(PACKAGE).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Each ctslib module and the ctslib modules it imports (at any depth of the file). `from pkg import name`
+    points at the module pkg.name where that is a module, else at pkg."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in ctslib_imports(path):
+            if imported in modules:
+                targets.add(imported)
+            elif imported.rpartition(".")[0] in modules:
+                targets.add(imported.rpartition(".")[0])
+        # `from pkg import module` also lists pkg itself: keep the module, not its package
+        packages = {t for t in targets if any(o.startswith(t + ".") for o in targets) and
+                    modules[t].name == "__init__.py"}
+        graph[name] = targets - packages - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles: strongly connected groups of more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_cycles_are_found():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_itself_back():
+    """No two modules import each other, directly or round a circle (imports inside functions count: a circle
+    hidden in a function is still a circle)."""
+    found = cycles(module_graph())
+    assert not found, f"import cycles: {found}"

@@ -9,6 +9,7 @@ import torch
 from helpers import needs_fashion_mnist
 from ctslib.cli import main
 from ctslib.runs import archive as A
+from ctslib.runs import recheck as R
 from ctslib.runs.presets import base_config
 from ctslib.runs.store import RunStore
 from ctslib.tickets import Ticket
@@ -90,7 +91,7 @@ def test_a_record_without_its_ticket_is_stale(archived):
 @needs_fashion_mnist
 def test_verify_recomputes_an_archived_run_identically(tmp_path, archived, capsys):
     config, record, _, archive = archived
-    result = A.verify(archive, config, tmp_path / "work")
+    result = R.verify(archive, config, tmp_path / "work")
     assert result["ok"] and result["same_ticket"] and result["top1_recomputed"] == record["metrics"]["top1"]
     assert main(["results", "verify", "--archive", str(archive.root), "--sample", "1"]) == 0
     assert "1 of 1 archived runs reproduced" in capsys.readouterr().out
@@ -100,10 +101,10 @@ def test_a_record_is_recomputed_with_the_thread_count_it_was_computed_with():
     """A sweep's workers run one torch thread each; a recomputation on more threads sums convolutions in another
     order (measured: a ResNet-20 SynFlow ticket at 0.12% trained to 44.98% on 2 threads, 48.00% archived on 1)."""
     before = torch.get_num_threads()
-    with A.threads_of({"environment": {"threads": 1}}) as threads:
+    with R.threads_of({"environment": {"threads": 1}}) as threads:
         assert threads == 1 and torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
-    with A.threads_of({}) as threads:  # a record that does not say: the current count
+    with R.threads_of({}) as threads:  # a record that does not say: the current count
         assert threads == before == torch.get_num_threads()
 
 
@@ -130,7 +131,7 @@ def test_redraw_draws_an_archived_ticket_again_and_spots_a_changed_one(tmp_path,
     source = RunStore(tmp_path / "source", archives=[])
     archive = A.Archive(tmp_path / "results" / "smoke")
     archive.add(source.get(config), source.ticket(config))
-    result = A.redraw(archive, config)
+    result = R.redraw(archive, config)
     assert result["same_machine"] and result["same_ticket"] and result["ok"] and result["agreement"] == 1.0
     ticket = source.ticket(config)
     name = next(iter(ticket.masks))
@@ -140,12 +141,12 @@ def test_redraw_draws_an_archived_ticket_again_and_spots_a_changed_one(tmp_path,
     flat[(~ticket.masks[name].reshape(-1)).nonzero().reshape(-1)[: len(kept) // 2]] = True
     A.save_packed(Ticket({**ticket.masks, name: flat.reshape(ticket.masks[name].shape)}),
                   archive.ticket_path(config.run_id))
-    changed = A.redraw(archive, config)
+    changed = R.redraw(archive, config)
     assert not changed["same_ticket"] and not changed["ok"] and changed["agreement"] < 1.0
     with pytest.raises(ValueError, match="no cheap draw"):
         cts = smoke(method="cts", density=0.05)
         archive.add(source.get(cts), source.ticket(cts))
-        A.redraw(archive, cts)
+        R.redraw(archive, cts)
 
 
 @needs_fashion_mnist
@@ -153,10 +154,10 @@ def test_a_committed_ticket_chosen_at_random_is_drawn_again_identically(one_thre
     """One committed record of a cheap draw (SNIP, GraSP, SynFlow, random, ...), chosen at random on every build,
     drawn again from scratch: the ticket the code draws today is the committed one (identical on the machine
     that computed it; >= 99% of its kept weights elsewhere)."""
-    pool = [(a, c) for a in A.default_archives() for c in a.configs() if A.cheap_to_redraw(c)]
+    pool = [(a, c) for a in A.default_archives() for c in a.configs() if R.cheap_to_redraw(c)]
     assert pool, "no committed record of a cheap draw under results/"
     archive, config = random.Random().choice(pool)
-    result = A.redraw(archive, config)
+    result = R.redraw(archive, config)
     assert result["ok"], (f"{archive.root.name}/{config.run_id} ({config.label}, density {config.density:.3%}, "
                           f"seed {config.seed}) drawn again: {result}")
 
