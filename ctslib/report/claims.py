@@ -1163,9 +1163,30 @@ def vit_reading(scale: str | None = None, store: RunStore | None = None) -> str:
                                                             if n in qk) + ".")
     claim = next(c for c in CLAIMS if c.id == "Q1")
     verdict, measured, effect = judge(claim, ev)
-    lines.append(f"**The paper's open question (claims table, Q1): {verdict}.** {measured}"
-                 + (f" (effect {effect})." if effect else "."))
-    return "\n\n".join(lines)
+    # the answer first, then what the tickets do to attention, then the numbers behind them
+    first = [f"**The paper's open question (claims table, Q1): {verdict}.** {measured}"
+             + (f" (decided by {effect})." if effect else ".")]
+    if not layers.empty:
+        first.append(_attention_line(layers, vit_budget_densities(ev.scale)))
+    return "\n\n".join(first + lines)
+
+
+def _attention_line(layers: pd.DataFrame, densities: Sequence[float]) -> str:
+    """Which tickets keep no weight of Q and K (the attention pattern: without them every token attends to every
+    other equally), at each of `densities`; and the multiple of the ticket's density they keep otherwise."""
+    from ..models.vit import projection_kind
+    parts = []
+    for d in sorted(densities):
+        pattern = by_kind(layers[layers["density"] == d], lambda n: projection_kind(n) in ("q", "k"))
+        qk = pattern[pattern["kind"]].groupby("name")["layer_density"].mean()
+        none = [n for n, v in qk.items() if v == 0]
+        if none:
+            parts.append(f"at {pct(d, 2)} density {', '.join(none)} keep{'s' if len(none) == 1 else ''} no Q or K weight "
+                         f"at all: their attention is uniform, every token weighs every other equally")
+        cts = qk.get("CTS_KL")
+        if cts is not None and cts > 0:
+            parts.append(f"at {pct(d, 2)} CTS_KL keeps Q and K at {cts / d:.2g}× its density")
+    return ("**What the tickets do to attention:** " + "; ".join(parts) + ".") if parts else ""
 
 
 def build_info(scale: str | None = None, store=None) -> str:

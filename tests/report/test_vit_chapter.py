@@ -122,4 +122,6 @@ def test_the_chapter_reads_the_committed_set(tmp_path, monkeypatch):
     assert "**The dense ViT** reaches 78.1% (mean of 3 seeds)" in text
     assert "CTS_KL − LTR: -7.7 pp [-9.3, -6.1] at 40.96% (matching)" in text
     assert "Q and K together" in text and "LTR 1.9×" in text
-    assert "**The paper's open question (claims table, Q1): not reproduced.**" in text
+    assert text.startswith("**The paper's open question (claims table, Q1): not reproduced.**")  # the answer first
+    assert "**What the tickets do to attention:** at 0.19% density CTS_KL, CTS_L, CTS_L at init, Quick CTS_KL keep " \
+           "no Q or K weight at all" in text.split("\n\n")[1]
