@@ -281,11 +281,19 @@ def _densities_text(ds: Sequence[float]) -> str:
     return ", ".join(pct(d, 2) for d in sorted(ds, reverse=True))
 
 
-def _every_point(effects: dict, threshold: float, what: str, unit: str = "pp") -> Finding:
+def _every_point(effects: dict, threshold: float, what: str, unit: str = "pp", below_: bool = False) -> Finding:
+    """"effect > threshold at every point" (`below_`: "< threshold"): its verdict, what was measured, and the effect
+    of the point that decided it, as measured (a claim "CTS_KL − LTR < 0" shows CTS_KL − LTR, never its negation)."""
     if not effects:
         return NOT_TESTED, f"no {what}", ""
-    verdicts = {k: above(e, threshold) for k, e in effects.items()}
-    key, decided = deciding(effects, threshold)
+    if below_:
+        flipped = {k: e.negated() for k, e in effects.items()}
+        verdicts = {k: above(e, -threshold) for k, e in flipped.items()}
+        key, _ = deciding(flipped, -threshold)
+        decided = effects[key]
+    else:
+        verdicts = {k: above(e, threshold) for k, e in effects.items()}
+        key, decided = deciding(effects, threshold)
     counts = {v: sum(1 for x in verdicts.values() if x == v) for v in (REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED)}
     text = (f"{what}: holds at {counts[REPRODUCED]}, inconclusive at {counts[INCONCLUSIVE]}, fails at "
             f"{counts[NOT_REPRODUCED]} of {len(effects)} points; decided at {_point(key)}")
@@ -686,10 +694,8 @@ def check_matching_regime(ev: Evidence) -> Finding:
     matching = {d: e for d, e in effects.items() if regime_of.get(d) == MATCHING}
     if not matching:
         return NOT_TESTED, "LTR matches the dense network at none of the densities run", ""
-    behind = {d: e.negated() for d, e in matching.items()}
-    verdict, text, effect = _every_point(behind, 0.0, f"in the matching regime (LTR within {pp(MATCHING_DROP).lstrip('+')} "
-                                         f"of dense: {_densities_text(matching)}) LTR − CTS_KL > 0")
-    return verdict, text, effect
+    return _every_point(matching, 0.0, f"in the matching regime (LTR within {pp(MATCHING_DROP).lstrip('+')} of dense: "
+                        f"{_densities_text(matching)}) CTS_KL − LTR < 0", below_=True)
 
 
 def _vit_parts(ev: Evidence) -> tuple[pd.DataFrame, dict, pd.Series, list[str]]:

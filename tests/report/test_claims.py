@@ -69,6 +69,10 @@ def test_the_effect_shown_is_the_point_that_decided():
     effects = {0.5: holding, 0.1: noisy_low_mean, 0.2: Effect(0.01, -0.01, 0.03, 3)}
     assert deciding(effects, 0.0) == (0.1, noisy_low_mean)             # no failure: the weakest point
     assert deciding({0.5: holding, 0.2: Effect(0.02, 0.01, 0.03, 3)}, 0.0)[0] == 0.2
+    # a claim "CTS_KL − LTR < 0" shows CTS_KL − LTR as measured (never its negation), at its deciding point
+    behind = {0.5: Effect(-0.05, -0.06, -0.04, 3), 0.2: Effect(-0.01, -0.03, 0.01, 3)}
+    verdict, _, shown = claims._every_point(behind, 0.0, "CTS_KL − LTR < 0", below_=True)
+    assert verdict == INCONCLUSIVE and shown == "-1.0 pp [-3.0, +1.0] at 20.00%"
     # of parts a claim needs all of, the one that decides: the first failing, else the first inconclusive
     assert deciding_part([REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED]) == 2
     assert deciding_part([REPRODUCED, INCONCLUSIVE]) == 1 and deciding_part([REPRODUCED, REPRODUCED]) == 0

@@ -63,3 +63,17 @@ def test_the_committed_setting_is_read_never_computed(tmp_path, monkeypatch):
     assert fig.committed_only(fig.setting(scale="cpu")) and not fig.committed_only(fig.setting(scale="smoke"))
     assert not fig.committed_only(fig.setting(scale="cpu", seeds=[0]))  # another setting is the user's to compute
     assert presets.base_config("cpu", "resnet20").batch_size == 64
+
+
+def test_the_chapter_and_the_claims_page_state_each_effect_alike(tmp_path, monkeypatch):
+    """A number on two pages is one number: each CTS_KL − LTR effect that decides a claim on ResNet-20's set (the
+    claims page's cell: 'effect at density') is, character for character, in the chapter's reading."""
+    from ctslib.report import claims
+    monkeypatch.setenv("CTS_STORE", str(tmp_path))
+    ev = claims.model_evidence("cpu")
+    reading = claims.evidence_reading("cpu")
+    by_id = {c.id: c for c in claims.CLAIMS}
+    shown = {i: claims.judge(by_id[i], ev)[2] for i in ("C1", "A2", "C4")}
+    assert all(" pp [" in e and " at " in e for e in shown.values()), shown
+    for claim_id, effect in shown.items():
+        assert effect in reading, (claim_id, effect)
