@@ -45,7 +45,7 @@ def child(contender: str, model_name: str, batch: int, steps: int, device_name: 
 
     from ctslib.cts import ConcreteSearch
     from ctslib.tickets import Ticket, prunable_parameters
-    from ctslib.training import MaskedWeights, Schedule, make_optimizer
+    from ctslib.training import MaskedWeights, Schedule, make_optimizer, masked_step
     from naive_cts import NaiveConcreteSearch
 
     device = torch.device(device_name)
@@ -78,12 +78,7 @@ def child(contender: str, model_name: str, batch: int, steps: int, device_name: 
         masked = MaskedWeights(model, ticket)
 
         def step():
-            with common.autocast(device, precision):
-                loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            masked.apply()
+            masked_step(model, optimizer, masked, x, y, common.autocast(device, precision))
     else:
         cls = NaiveConcreteSearch if contender == "cts_kl_before" else ConcreteSearch
         search = cls(model, 0.01, "kl", steps)

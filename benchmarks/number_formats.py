@@ -16,13 +16,12 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 
 import common
 from ctslib.cts import ConcreteSearch
 from ctslib.models import build_model
 from ctslib.tickets import Ticket, prunable_parameters
-from ctslib.training import MaskedWeights, Schedule, make_optimizer
+from ctslib.training import MaskedWeights, Schedule, make_optimizer, masked_step
 
 FORMATS = {"fp32": (False, "fp32"), "bf16": (False, "bf16"), "channels_last": (True, "fp32"),
            "bf16+channels_last": (True, "bf16")}
@@ -45,13 +44,7 @@ def contenders(batch: int, size: int, device: torch.device, total_steps: int) ->
         masked = MaskedWeights(net, ticket)
 
         def train_step(net=net, optimizer=optimizer, masked=masked, x=x, autocast=autocast):
-            with autocast():
-                loss = F.cross_entropy(net(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            masked.apply()
-            return loss.detach()
+            return masked_step(net, optimizer, masked, x, y, autocast())
 
         search = ConcreteSearch(model, 0.01, "kl", total_steps)
 

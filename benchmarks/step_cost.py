@@ -28,7 +28,7 @@ import common
 from ctslib.cts import ConcreteSearch
 from ctslib.objectives import PAPER_OBJECTIVES as OBJECTIVES
 from ctslib.tickets import Ticket, prunable_parameters
-from ctslib.training import MaskedWeights, Schedule, make_optimizer
+from ctslib.training import MaskedWeights, Schedule, make_optimizer, masked_step
 from naive_cts import NaiveConcreteSearch
 
 CONFIGS = [("lenet300", 128), ("lenet300", 512), ("resnet20", 128)]
@@ -58,18 +58,12 @@ def contenders(model_name: str, batch: int, device: torch.device, args, total_st
         masked = MaskedWeights(net, ticket)
         state = {"step": 0}
 
-        def train_step():  # as the loop body of ctslib.training.train
+        def train_step():  # the loop body of ctslib.training.train: its lr update, then its one masked step
             lr = schedule.lr_at(state["step"], 1000)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            with autocast():
-                loss = F.cross_entropy(net(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            masked.apply()
             state["step"] += 1
-            return loss.detach()
+            return masked_step(net, optimizer, masked, x, y, autocast())
         return train_step
 
     fns = {"train": make_train_step(before=False), "train_before": make_train_step(before=True)}

@@ -7,6 +7,8 @@ to steps of the actual batch size by `steps_at_batch`.
 
 from __future__ import annotations
 
+import contextlib
+
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterable
@@ -172,15 +174,8 @@ def train(model: nn.Module, data: ImageData | None, schedule: Schedule, *, ticke
                 break
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr_at(step, steps_per_epoch, group["initial_lr"])
-            with autocast:
-                loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if schedule.clip_grad_norm > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), schedule.clip_grad_norm)
-            optimizer.step()
-            masked.apply()
-            epoch_loss += loss.detach()
+            loss = masked_step(model, optimizer, masked, x, y, autocast, schedule.clip_grad_norm)
+            epoch_loss += loss
             n_batches += 1
             step += 1
             bar.update(1)
@@ -190,6 +185,22 @@ def train(model: nn.Module, data: ImageData | None, schedule: Schedule, *, ticke
     bar.close()
     return TrainResult(steps=step - start_step, epochs=(step - start_step) / steps_per_epoch,
                        seconds=time.perf_counter() - start_time, losses=losses)
+
+
+def masked_step(model: nn.Module, optimizer: torch.optim.Optimizer, masked: "MaskedWeights", x: torch.Tensor,
+                y: torch.Tensor, autocast=None, clip_grad_norm: float = 0.0) -> torch.Tensor:
+    """One SGD step of a ticket: cross-entropy forward (under `autocast`), backward, gradient clipping where asked,
+    the optimizer's step, then the pruned weights back to zero (`masked.apply`). The loop body of `train`, and what
+    the benchmarks time as "a training step". Returns the (detached) loss."""
+    with (autocast if autocast is not None else contextlib.nullcontext()):
+        loss = F.cross_entropy(model(x), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad_norm > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    optimizer.step()
+    masked.apply()
+    return loss.detach()
 
 
 def _autocast(device: torch.device, precision: str):
