@@ -95,3 +95,25 @@ def test_a_users_optimizer_keeps_its_own_settings_and_follows_the_schedules_drop
     train(model, data, schedule, optimizer=sgd, generator=torch.Generator().manual_seed(0))
     assert default_seen == pytest.approx([0.1] * 4 + [0.05] * 4)
     assert (sgd.param_groups[0]["momentum"], sgd.param_groups[0]["weight_decay"]) == (0.9, 1e-3)
+
+
+def test_masked_step_keeps_the_pruned_weights_at_zero():
+    """`masked_step`, the loop body of `train` and the benchmarks' "training step": one SGD step of the ticket,
+    after which every pruned weight is zero again (momentum and weight decay would move them otherwise)."""
+    from ctslib.tickets import Ticket
+    from ctslib.training import MaskedWeights, Schedule, make_optimizer, masked_step
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    masks = {name: torch.rand_like(p) < 0.3 for name, p in model.named_parameters() if name.endswith("weight")}
+    ticket = Ticket(masks)
+    masked = MaskedWeights(model, ticket)
+    masked.apply()
+    optimizer = make_optimizer(model, Schedule(lr=0.1, momentum=0.9, weight_decay=1e-3))
+    x, y = torch.randn(16, 12), torch.randint(0, 3, (16,))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for _ in range(3):
+        loss = masked_step(model, optimizer, masked, x, y, clip_grad_norm=1.0)
+    assert not loss.requires_grad and loss.ndim == 0
+    for name, p in model.named_parameters():
+        if name in masks:
+            assert (p[~masks[name]] == 0).all() and not torch.equal(p[masks[name]], before[name][masks[name]])
