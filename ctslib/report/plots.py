@@ -271,8 +271,12 @@ def styled(table: pd.DataFrame, caption: str | None = None, verdicts: bool | Seq
         styler = styler.map(lambda v: f"background-color: {verdict_color(v)}", subset=columns)
     if caption:
         styler = styler.set_caption(caption)
+    styler = styler.set_table_styles([{"selector": "td, th", "props": "padding: 2px 8px; text-align: left; "
+                                                                      "vertical-align: top;"},
+                                      {"selector": "caption", "props": "caption-side: top; font-weight: bold;"}])
     if fit:
         styler = styler.set_table_attributes('class="ctslib-fit"')
-    return styler.set_table_styles([{"selector": "td, th", "props": "padding: 2px 8px; text-align: left; "
-                                                                    "vertical-align: top;"},
-                                    {"selector": "caption", "props": "caption-side: top; font-weight: bold;"}])
+        if "id" in table.columns:  # a claim's id ('V-E4') never breaks
+            styler = styler.set_table_styles({"id": [{"selector": "td", "props": "white-space: nowrap;"}]},
+                                             overwrite=False)
+    return styler
