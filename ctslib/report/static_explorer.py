@@ -176,7 +176,7 @@ const iou = data.iou[key(pair[0], pair[1], d, s)];
 src_iou.data = {layer: data.layers, iou: data.layers.map((_, j) => chosen[0] == chosen[1] ? 1 : (iou ? iou[j] : NaN)),
                 text: data.layers.map((_, j) => chosen[0] == chosen[1] ? "1" : (iou ? iou[j].toFixed(2) : "no run"))};
 fig_iou.title.text = `IoU per layer: ${chosen[0]} vs ${chosen[1]} at ${d}, seed ${s}`;
-fig_bars.title.text = `per-layer density at ${d} (grey: the layer's share of the weights)`;
+fig_bars.title.text = `per-layer density at ${d} (grey: share of the weights)`;
 """
 
 
@@ -203,6 +203,7 @@ def explorer_layout(data: ExplorerData):
                      y_axis_label="output unit")
         fig.image_url(url="url", x=0, y=0, w="w", h="h", anchor="top_left", source=src)
         fig.grid.visible = False
+        fig.title.text_font_size = "9pt"
         pictures.append(fig)
         sources.append(src)
     factors = [(layer, side) for layer in data.layers for side in ("A", "B")]
@@ -217,12 +218,14 @@ def explorer_layout(data: ExplorerData):
     fig_bars.vbar(x="x", top="shown", bottom=5e-5, width=0.8, source=src_bars, color="color", legend_field="method")
     fig_bars.add_layout(LabelSet(x="x", y="shown", text="text", source=src_bars, text_font_size="8pt",
                                  text_align="center", y_offset=2))
+    fig_bars.title.text_font_size = "9pt"
     fig_bars.legend.location = "top_right"
     fig_bars.legend.orientation = "horizontal"
     src_iou = ColumnDataSource({"layer": [], "iou": [], "text": []}, name="iou")
     fig_iou = figure(width=500, height=300, x_range=data.layers, y_range=Range1d(0, 1.1), toolbar_location=None,
                      title="IoU per layer",
                      y_axis_label="intersection / union of kept weights", name="figure_iou")
+    fig_iou.title.text_font_size = "9pt"
     fig_iou.vbar(x="layer", top="iou", width=0.6, source=src_iou, color="#555555")
     fig_iou.add_layout(LabelSet(x="layer", y="iou", text="text", source=src_iou, text_font_size="8pt",
                                 text_align="center", y_offset=2))
