@@ -109,8 +109,8 @@ def benchmark_tables(results_dir) -> list[tuple[str, str, list[tuple[str, pd.Dat
         if not isinstance(blob, dict):
             blob = {"results": blob}
         env = blob.get("environment", {}) if isinstance(blob.get("environment"), dict) else {}
-        machine = ", ".join(f"{k.replace('_', ' ')} {_cell(env[k])}" for k in ("device", "cpu_count", "threads", "torch", "load_average",
-                                                                 "time") if k in env)
+        shown = ("device", "cpu_count", "threads", "torch", "load_average", "time")
+        machine = ", ".join(f"{k.replace('_', ' ')} {_cell(env[k])}" for k in shown if k in env)
         if "argv" in env and "benchmark" in blob:  # the command that made it
             command = " ".join(["PYTHONPATH=. python3", f"benchmarks/{blob['benchmark']}.py", *map(str, env["argv"])])
             machine += ("; " if machine else "") + f"made by `{command}`"
@@ -165,7 +165,8 @@ def ticket_time(results=None) -> Figure | None:
         title = (f"{model_name(str(blob.get('model')))}, batch {blob.get('batch_size')}, "
                  f"{env.get('device', '?')}, {env.get('threads', '?')} thread(s)")
         if "ltr_over_cts_at_lowest" in summary:
-            title += (f"\nat {100 * density[-1]:.2g}%: LTR/CTS {summary['ltr_over_cts_at_lowest']:.1f}× (engine target ≥ "
+            title += (f"\nat {100 * density[-1]:.2g}%: LTR/CTS {summary['ltr_over_cts_at_lowest']:.1f}× "
+                      f"(engine target ≥ "
                       f"{targets.get('ltr_over_cts', float('nan')):g}×), LTR/Quick CTS "
                       f"{summary.get('ltr_over_quick_cts_at_lowest', float('nan')):.0f}× (≥ "
                       f"{targets.get('ltr_over_quick_cts', float('nan')):g}×)")

@@ -8,8 +8,8 @@ Verdicts (`ctslib.report.verdicts`): each claim is judged on an effect with its 
 other side, "inconclusive" otherwise (one seed is always inconclusive), or "not tested at this scale" (the claim is
 about a model, dataset, regime or quantity this evidence does not hold, e.g. ResNet-50 on ImageNet). An effect is
 computed by the evidence's test (`comparisons`): paired by seed on this book's runs, Welch's t on the authors'
-summary statistics. A claim "at every density" must hold at every point; the effect shown is the point that decided it; a
-claim against several baselines is judged against each. Claims about "the sparse regime" use the paper's regimes
+summary statistics. A claim "at every density" must hold at every point; the effect shown is the point that decided
+it; a claim against several baselines is judged against each. Claims about "the sparse regime" use the paper's regimes
 (`verdicts.regimes`: the paper's own boundary on the authors' runs of ResNet-20 and VGG-16, an LTR-only transfer of it
 elsewhere). A claim about a particular model is tested only on that model; a general claim ("CTS passes sanity
 checks") is tested on whatever each evidence holds, and the measured column says on what. The evidences: this
@@ -42,8 +42,8 @@ from .stats import accuracy_table, seed_table
 from .tables import table1_frame
 from .comparisons import PAIRED, WELCH, Test
 from .verdicts import (HIGHLY_SPARSE, INCONCLUSIVE, MATCHING, MATCHING_DROP, NOT_REPRODUCED, NOT_TESTED, REPRODUCED,
-                       SANITY_MARGIN, VERDICT_MARKS, VERDICTS, Effect, above, below, deciding, deciding_part, every, regime_rule, regimes,
-                       sanity_results, some)
+                       SANITY_MARGIN, VERDICT_MARKS, VERDICTS, Effect, above, below, deciding, deciding_part, every,
+                       regime_rule, regimes, sanity_results, some)
 
 TOLERANCE = 0.01          # "comparable" accuracy: within 1 percentage point
 SMALL_FRACTION = 0.25     # "a small fraction of the computation": at most a quarter of LTR's epochs
@@ -283,7 +283,7 @@ def _densities_text(ds: Sequence[float]) -> str:
 
 def _every_point(effects: dict, threshold: float, what: str, unit: str = "pp", below_: bool = False) -> Finding:
     """"effect > threshold at every point" (`below_`: "< threshold"): its verdict, what was measured, and the effect
-    of the point that decided it, as measured (a claim "CTS_KL − LTR < 0" shows CTS_KL − LTR, never its negation)."""
+    of the point that decided it, as measured (a claim "CTS_KL − LTR < 0" shows CTS_KL − LTR, not its negation)."""
     if not effects:
         return NOT_TESTED, f"no {what}", ""
     if below_:
@@ -359,8 +359,8 @@ def check_ltr_sparse(ev: Evidence) -> Finding:
     shift = ev.test.shift(df, "CTS_KL", "LTR", dense, sparse)
     return _all_of([(above(gain, 0.0), "", f"{gain.text()} (mean over {_densities_text(sparse)})"),
                     (above(shift, 0.0), "", f"{shift.text()} (shift from {_densities_text(dense)})")],
-                   f"{ev.setting('fig2')}, {how}: CTS_KL − LTR averages {gain.text()} at {_densities_text(sparse)} and "
-                   f"{shift.text()} more than at {_densities_text(dense)}")
+                   f"{ev.setting('fig2')}, {how}: CTS_KL − LTR averages {gain.text()} at {_densities_text(sparse)} "
+                   f"and {shift.text()} more than at {_densities_text(dense)}")
 
 
 def check_ltr_sparse_regime(ev: Evidence) -> Finding:
@@ -1187,8 +1187,9 @@ def _attention_line(layers: pd.DataFrame, densities: Sequence[float]) -> str:
         qk = pattern[pattern["kind"]].groupby("name")["layer_density"].mean()
         none = [n for n, v in qk.items() if v == 0]
         if none:
-            parts.append(f"at {pct(d, 2)} density {', '.join(none)} keep{'s' if len(none) == 1 else ''} no Q or K weight "
-                         f"at all: their attention is uniform, every token weighs every other equally")
+            verb = "keeps" if len(none) == 1 else "keep"
+            parts.append(f"at {pct(d, 2)} density {', '.join(none)} {verb} no Q or K weight at all: their attention is "
+                         f"uniform, every token weighs every other equally")
         cts = qk.get("CTS_KL")
         if cts is not None and cts > 0:
             parts.append(f"at {pct(d, 2)} CTS_KL keeps Q and K at {cts / d:.2g}× its density")

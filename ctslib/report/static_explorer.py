@@ -157,7 +157,8 @@ chosen.forEach((m, i) => {
   src.data = {url: [run ? run.images[l] : ""], w: [shape[1]], h: [shape[0]]};
   fig.x_range.end = shape[1]; fig.y_range.start = shape[0];
   fig.title.text = run
-    ? `${m}, seed ${s}: ${(100 * run.densities[li]).toPrecision(2)}% of ${l}'s ${(shape[0] * shape[1]).toLocaleString("en")} kept` +
+    ? `${m}, seed ${s}: ${(100 * run.densities[li]).toPrecision(2)}% of ${l}'s ` +
+      `${(shape[0] * shape[1]).toLocaleString("en")} kept` +
       (run.top1 === null ? "" : `, top-1 ${(100 * run.top1).toFixed(1)}%`)
     : `${m}: no run at ${d}, seed ${s}`;
 });
@@ -209,9 +210,10 @@ def explorer_layout(data: ExplorerData):
     factors = [(layer, side) for layer in data.layers for side in ("A", "B")]
     src_bars = ColumnDataSource({"layer": [], "method": [], "x": [], "kept": [], "shown": [], "text": [], "color": []},
                                 name="bars")
-    fig_bars = figure(width=500, height=300, title="per-layer density", x_range=FactorRange(*factors), y_axis_type="log", toolbar_location=None,
-                      y_axis_label="% of the layer's weights kept (log)", name="figure_bars",
-                      y_range=Range1d(5e-5, 3000), tooltips=[("method", "@method"), ("kept", "@text")])
+    fig_bars = figure(width=500, height=300, title="per-layer density", x_range=FactorRange(*factors),
+                      y_axis_type="log", toolbar_location=None, y_axis_label="% of the layer's weights kept (log)",
+                      name="figure_bars", y_range=Range1d(5e-5, 3000),
+                      tooltips=[("method", "@method"), ("kept", "@text")])
     shares = ColumnDataSource({"x": [(layer, "A") for layer in data.layers],
                                "share": [100 * s for s in data.layer_shares]})
     fig_bars.vbar(x="x", top="share", bottom=5e-5, width=2.0, source=shares, color="#dddddd")
