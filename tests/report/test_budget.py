@@ -4,6 +4,8 @@ reading and claim B1 on hand-built frames with known answers."""
 import pandas as pd
 import pytest
 
+from helpers import needs_fashion_mnist
+
 from ctslib.report import budget, claims
 from ctslib.report.figures import FIGURES
 from ctslib.runs import presets
@@ -68,3 +70,29 @@ def test_claim_b1_is_judged_on_the_set():
     assert claims.check_gap_shrinks(ev)[0] == INCONCLUSIVE
     assert claims.check_gap_shrinks(claims.AuthorsEvidence("resnet20"))[0] == NOT_TESTED
     assert claims.check_gap_shrinks(claims.Evidence("paper"))[0] == NOT_TESTED
+
+
+@needs_fashion_mnist
+def test_the_front_pages_budget_numbers_are_the_computed_ones(tmp_path, monkeypatch):
+    """The front page quotes the budget chapter's result: it must be what the committed set gives (its three dense
+    runs at x1 belong to Fig. 2's runs, not to the set: computed here, seconds each)."""
+    import json
+    from pathlib import Path
+    from ctslib.report import claims
+    from ctslib.report.figures import FIGURES
+    from ctslib.runs.store import RunStore
+    monkeypatch.setenv("CTS_STORE", str(tmp_path))
+    store = RunStore(tmp_path)
+    configs = FIGURES["budget"].configs(scale="cpu")
+    missing = [c for c in configs if not store.has(c)]
+    assert {c.method for c in missing} <= {"dense"} and len(missing) <= 3
+    for c in missing:
+        store.get(c)
+    verdict, measured, effect = claims.judge(next(c for c in claims.CLAIMS if c.id == "B1"),
+                                             claims.Evidence("cpu", store, compute=False))
+    page = json.loads((Path(__file__).resolve().parents[2] / "book" / "intro.ipynb").read_text())
+    intro = "".join("".join(c["source"]) for c in page["cells"] if c["cell_type"] == "markdown")
+    assert verdict == "inconclusive" and "B1 (the gap shrinks) is *inconclusive*" in intro
+    assert effect.replace("-", "−") in intro                                  # +10.6 pp [−2.7, +23.9]
+    for part in measured.split("densities ", 1)[1].split(";")[0].split(", "):  # −27.3 pp at x1, ...
+        assert part.replace("-", "−") in intro, part
