@@ -31,13 +31,15 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _PUBLIC = {
     "Ticket": "tickets", "prunable_names": "tickets", "prunable_parameters": "tickets",
+    "save_safetensors": "tickets", "load_safetensors": "tickets",
     "Batches": "data", "ImageData": "data", "load_dataset": "data",
     "build_model": "models",
     "OBJECTIVES": "objectives", "get_objective": "objectives", "evaluate_objectives": "objectives",
     "search": "cts", "ConcreteSearch": "cts", "SearchSettings": "cts", "SearchResult": "cts",
     "Schedule": "training", "train": "training", "evaluate": "training",
-    "snip_scores": "pruners", "grasp_scores": "pruners", "synflow": "pruners", "synflow_scores": "pruners",
-    "saliency_scores": "pruners", "ltr": "pruners", "scoring_batches": "pruners",
+    "snip": "pruners", "snip_scores": "pruners", "grasp": "pruners", "grasp_scores": "pruners", "synflow": "pruners",
+    "synflow_scores": "pruners", "saliency": "pruners", "saliency_scores": "pruners", "ltr": "pruners",
+    "scoring_batches": "pruners",
     "layerwise_shuffle": "sanity", "invert": "sanity", "invert_layerwise": "sanity", "reinitialize": "sanity",
     "RunConfig": "runs.config", "base_config": "runs.presets", "grid": "runs.presets", "METHODS": "runs.methods",
     "execute": "runs.pipeline", "RunStore": "runs.store", "sweep": "runs.sweep",

@@ -142,7 +142,7 @@ class Evidence:
                 continue
             info = store.get(c, compute=self.compute).get("info", {})
             if info.get("final_expected_density") is not None:
-                ratios.append(info["final_expected_density"] / (1.1 * c.density))
+                ratios.append(info["final_expected_density"] / (c.kappa_eff_factor * c.density))
         return ratios
 
 
