@@ -11,10 +11,9 @@ import re
 import numpy as np
 import pytest
 
-from helpers import needs_fashion_mnist
+from helpers import cheap_ticket_store, needs_fashion_mnist
 from ctslib.report import static_explorer as se
 from ctslib.report import widgets
-from ctslib.runs import presets
 
 DENSITIES = (0.5, 0.1, 0.002)
 
@@ -61,13 +60,7 @@ def test_default_state_shows_something():
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from ctslib.runs.store import RunStore
-    store = RunStore(tmp_path_factory.mktemp("static-explorer-store"))
-    for method in ("random", "magnitude", "snip"):
-        for density in DENSITIES:
-            store.get(presets.base_config("smoke", "lenet300", method=method, density=density, rewind_step=0,
-                                          epochs=1, milestones=()))
-    return store
+    return cheap_ticket_store(tmp_path_factory.mktemp("static-explorer-store"), DENSITIES)
 
 
 @needs_fashion_mnist

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import needs_fashion_mnist
+from helpers import cheap_ticket_store, needs_fashion_mnist
 from ctslib.runs import presets
 from ctslib.report import widgets
 from ctslib.tickets import Ticket
@@ -17,13 +17,7 @@ DENSITIES = (0.5, 0.1)
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from ctslib.runs.store import RunStore
-    store = RunStore(tmp_path_factory.mktemp("widget-store"))
-    for method in ("random", "magnitude", "snip"):
-        for density in DENSITIES:
-            store.get(presets.base_config("smoke", "lenet300", method=method, density=density, rewind_step=0,
-                                          epochs=1, milestones=()))
-    return store
+    return cheap_ticket_store(tmp_path_factory.mktemp("widget-store"), DENSITIES)
 
 
 def test_iou_and_mask_matrix():
